@@ -1,0 +1,305 @@
+"""The seed notebook's behaviours as portable cases.
+
+Each notebook cell is rebuilt through the adapter (so it runs on Keras 2 and
+Keras 3 alike) and every number it printed is pinned: the initializer calls,
+the parameter counts 20 / 8 / 121, BatchNormalization's 6/2 split, ``predict``
+giving ones, the dropout output lattice (39280 is one point of it) and the
+regulariser penalties.  The cells as written are run by ``notebook_cells.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from conformance import oracles
+from conformance.cases import case
+
+SOURCE = "notebook"
+
+#: Keras's documented BatchNormalization epsilon (Keras 2 and 3 API docs).
+BATCHNORM_DEFAULT_EPSILON = 1e-3
+#: Dropout cell: input ones(1, 10) through Dense(10) with kernel arange(100).
+DROPOUT_KERNEL_1 = np.arange(100, dtype=np.float64).reshape(10, 10)
+DROPOUT_KERNEL_2 = np.arange(10, dtype=np.float64).reshape(10, 1)
+#: The false-alarm probability of each statistical check in this module.
+ALPHA = 1e-6
+
+
+# -- shared helpers -----------------------------------------------------------------
+
+
+def weight_name(variable) -> str:
+    """'kernel' for Keras 3's 'kernel' and Keras 2's 'dense/kernel:0'."""
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def summary_totals(model) -> dict[str, int | None]:
+    """The Total / Trainable / Non-trainable counts printed by ``model.summary()``."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(str(line)))
+    return parse_summary_totals("\n".join(lines))
+
+
+def parse_summary_totals(text: str) -> dict[str, int | None]:
+    """The counts of a summary's 'Total params: 20 (80.00 B)' lines (Keras 2 and 3 layouts)."""
+    totals = {}
+    for key, label in (("total", "Total"), ("trainable", "Trainable"), ("non_trainable", "Non-trainable")):
+        match = re.search(rf"(?m)^\W*{label} params: ([\d,]+)", text)
+        totals[key] = int(match.group(1).replace(",", "")) if match else None
+    return totals
+
+
+def param_split(model) -> dict[str, int]:
+    """count_params and the trainable / non-trainable split counted from the weights."""
+    count = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
+    return {
+        "total": int(model.count_params()),
+        "trainable": count(model.trainable_weights),
+        "non_trainable": count(model.non_trainable_weights),
+    }
+
+
+def constant_initializer(k, values, calls: list, role: str):
+    """A custom initializer like the notebook's: records its call, returns ``values``."""
+
+    def init(shape, dtype=None):
+        calls.append({"role": role, "shape": shape, "dtype": dtype, "printed": str(shape)})
+        return np.asarray(values(tuple(shape)), dtype=k.numpy_dtype(dtype))
+
+    return init
+
+
+# -- Initialization cell --------------------------------------------------------------
+
+
+def build_init_model(k, calls):
+    keras = k.keras
+    x1 = keras.Input(shape=(1,))
+    x2 = keras.layers.Dense(
+        10,
+        kernel_initializer=constant_initializer(k, np.zeros, calls, "kernel"),
+        bias_initializer=constant_initializer(k, np.ones, calls, "bias"),
+    )(x1)
+    return keras.Model(inputs=x1, outputs=x2)
+
+
+@case("notebook-init-initializer-calls", "init",
+      "Dense(10) on Input((1,)) calls the kernel initializer once with (1, 10), then the bias one with (10,)",
+      source=SOURCE)
+def init_initializer_calls(k, checks):
+    calls: list = []
+    build_init_model(k, calls)
+    checks.equal("calls (initializer, shape)", [["kernel", [1, 10]], ["bias", [10]]],
+                 [[c["role"], [int(d) for d in c["shape"]]] for c in calls])
+    checks.equal("printed shapes", ["(1, 10)", "(10,)"], [c["printed"] for c in calls])
+    checks.note("shape type", sorted({type(c["shape"]).__name__ for c in calls}))
+    checks.note("dtype received", sorted({repr(c["dtype"]) for c in calls}))
+
+
+@case("notebook-init-20-params", "init",
+      "Dense(10) on one input has 20 parameters, all trainable, and the summary says so",
+      source=SOURCE)
+def init_20_params(k, checks):
+    model = build_init_model(k, [])
+    expected = {"total": 20, "trainable": 20, "non_trainable": 0}
+    checks.equal("parameter counts", expected, param_split(model))
+    checks.equal("summary totals", expected, summary_totals(model))
+
+
+@case("notebook-init-predict-ones", "init",
+      "zero kernel and ones bias: predict([[1]]) is exactly ten float32 ones",
+      source=SOURCE)
+def init_predict_ones(k, checks):
+    model = build_init_model(k, [])
+    y = np.asarray(model.predict(np.array([[1.0]], dtype=np.float32), verbose=0))
+    checks.equal("dtype", "float32", str(y.dtype))
+    checks.equal("prediction", oracles.dense([[1.0]], np.zeros((1, 10)), np.ones(10)), y)
+
+
+# -- Batch Normalization cell ---------------------------------------------------------
+
+
+def build_batchnorm_model(k):
+    keras = k.keras
+    x1 = keras.Input(shape=(3,))
+    x2 = keras.layers.Dense(1, kernel_initializer=constant_initializer(k, lambda s: np.full(s, 2.0), [], "kernel"))(x1)
+    bn = keras.layers.BatchNormalization()
+    return keras.Model(inputs=x1, outputs=bn(x2)), bn
+
+
+@case("notebook-batchnorm-8-params", "batchnorm",
+      "Dense(1)+BatchNormalization: 4 + 4 = 8 parameters, 6 trainable (kernel, bias, gamma, beta), "
+      "2 non-trainable (moving mean and variance)",
+      source=SOURCE)
+def batchnorm_8_params(k, checks):
+    model, bn = build_batchnorm_model(k)
+    checks.equal("parameters per layer", [4, 4], [int(layer.count_params()) for layer in model.layers[1:]])
+    expected = {"total": 8, "trainable": 6, "non_trainable": 2}
+    checks.equal("parameter counts", expected, param_split(model))
+    checks.equal("summary totals", expected, summary_totals(model))
+    checks.equal("trainable weights", ["kernel", "bias", "gamma", "beta"],
+                 [weight_name(w) for w in model.trainable_weights])
+    checks.equal("non-trainable weights", ["moving_mean", "moving_variance"],
+                 [weight_name(w) for w in model.non_trainable_weights])
+
+
+@case("notebook-batchnorm-inference-output", "batchnorm",
+      "predict(ones(1, 3)) through kernel [2, 2, 2] and a fresh BatchNormalization is 6/sqrt(1 + epsilon)",
+      source=SOURCE)
+def batchnorm_inference_output(k, checks):
+    model, bn = build_batchnorm_model(k)
+    checks.equal("default epsilon", BATCHNORM_DEFAULT_EPSILON, float(bn.epsilon))
+    y = np.asarray(model.predict(np.ones((1, 3), dtype=np.float32), verbose=0))
+    dense_out = oracles.dense(np.ones((1, 3)), np.full((3, 1), 2.0), np.zeros(1))
+    # Fresh layer: gamma=1, beta=0, moving mean 0 and variance 1 (documented initial values).
+    expected = oracles.batchnorm_inference(dense_out, 1.0, 0.0, 0.0, 1.0, float(bn.epsilon))
+    checks.close("prediction", expected, y, rtol=1e-6)
+
+
+# -- Dropout cell ------------------------------------------------------------------------
+
+
+def build_dropout_model(k):
+    keras = k.keras
+    arange = lambda shape: np.arange(int(np.prod(shape))).reshape(shape)  # noqa: E731
+    x1 = keras.Input(shape=(10,))
+    x2 = keras.layers.Dense(10, kernel_initializer=constant_initializer(k, arange, [], "kernel"))(x1)
+    x3 = keras.layers.Dropout(0.5)(x2, training=True)
+    x4 = keras.layers.Dense(1, kernel_initializer=constant_initializer(k, arange, [], "kernel"))(x3)
+    x5 = keras.layers.Dropout(0.5)(x4, training=True)
+    return keras.Model(inputs=x1, outputs=x5)
+
+
+def dropout_distribution():
+    """Exact distribution of the dropout cell's output for input ones(1, 10)."""
+    h = oracles.dense(np.ones(10), DROPOUT_KERNEL_1)
+    return oracles.dense_dropout_dense_dropout(h, DROPOUT_KERNEL_2.ravel(), 0.5, 0.5)
+
+
+@case("notebook-dropout-121-params", "dropout",
+      "Dense(10)→Dropout→Dense(1)→Dropout on 10 inputs: 110 + 11 = 121 parameters, all trainable",
+      source=SOURCE)
+def dropout_121_params(k, checks):
+    model = build_dropout_model(k)
+    checks.equal("parameters per layer", [110, 0, 11, 0], [int(layer.count_params()) for layer in model.layers[1:]])
+    expected = {"total": 121, "trainable": 121, "non_trainable": 0}
+    checks.equal("parameter counts", expected, param_split(model))
+    checks.equal("summary totals", expected, summary_totals(model))
+
+
+@case("notebook-dropout-output-on-lattice", "dropout",
+      "every output for ones(1, 10) is 0 or 4·Σ_{j∈S} j·(450+10j) for a subset S (39280 is one)",
+      source=SOURCE)
+def dropout_output_on_lattice(k, checks):
+    model = build_dropout_model(k)
+    values, _ = dropout_distribution()
+    y = k.to_numpy(model(np.ones((4096, 10), dtype=np.float32)))
+    off = y.ravel()[~oracles.on_lattice(y, values)]
+    checks.equal("outputs off the lattice (first 5)", [], off[:5])
+    checks.true("dropout applied", len(np.unique(y)) > 1, "4096 outputs are not all equal")
+
+
+@case("notebook-dropout-output-mean", "dropout",
+      f"the mean output for ones(1, 10) over 20000 draws is the oracle's 23100 (z-test, alpha {ALPHA:g})",
+      source=SOURCE)
+def dropout_output_mean(k, checks):
+    model = build_dropout_model(k)
+    mean, std = oracles.distribution_moments(*dropout_distribution())
+    y = k.to_numpy(model(np.ones((20000, 10), dtype=np.float32)))
+    checks.z_test("mean output", y, mean, std, alpha=ALPHA)
+
+
+@case("notebook-dropout-build-time-training", "dropout",
+      "Dropout(…, training=True) fixed when the graph was built applies in model(x), "
+      "model(x, training=False) and predict (the notebook's predict printed 39280)",
+      source=SOURCE)
+def dropout_build_time_training(k, checks):
+    model = build_dropout_model(k)
+    x = np.ones((256, 10), dtype=np.float32)
+    # Without dropout every output is exactly Dense·Dense = 23100, which is off the lattice.
+    no_dropout = oracles.dense(oracles.dense(x, DROPOUT_KERNEL_1), DROPOUT_KERNEL_2)
+    applied = lambda y: not np.allclose(np.asarray(y, np.float64), no_dropout, rtol=1e-6)  # noqa: E731
+    checks.equal("model(x) applies dropout", True, applied(k.to_numpy(model(x))))
+    checks.equal("model(x, training=False) applies dropout", True, applied(k.to_numpy(model(x, training=False))))
+    checks.equal("predict applies dropout", True, applied(model.predict(x, verbose=0, batch_size=256)))
+
+
+# -- Regularizers cell -------------------------------------------------------------------
+
+
+def random_weights(seed: int, *shapes):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, 1.0, size=s).astype(np.float32) for s in shapes]
+
+
+def regularized_dense(k, **regularizers):
+    """Dense(64) on 64 inputs (the notebook's ``input_dim=64``) with seeded random weights."""
+    keras = k.keras
+    inputs = keras.Input(shape=(64,))
+    layer = keras.layers.Dense(64, **regularizers)
+    model = keras.Model(inputs, layer(inputs))
+    kernel, bias = random_weights(64, (64, 64), (64,))
+    layer.set_weights([kernel, bias])
+    return model, layer, kernel, bias
+
+
+def penalty_values(k, losses) -> list[float]:
+    return [float(k.to_numpy(loss)) for loss in losses]
+
+
+@case("notebook-regularizers-dense-penalties", "regularizer",
+      "Dense(64, kernel_regularizer=l2(0.01), bias_regularizer=l1(0.01)): "
+      "layer.losses are 0.01·Σw² and 0.01·Σ|b| of the current weights",
+      source=SOURCE)
+def regularizers_dense_penalties(k, checks):
+    r = k.keras.regularizers
+    _, layer, kernel, bias = regularized_dense(k, kernel_regularizer=r.l2(0.01), bias_regularizer=r.l1(0.01))
+    expected = [oracles.l2_penalty(kernel, 0.01), oracles.l1_penalty(bias, 0.01)]
+    checks.close("layer.losses (kernel, bias)", expected, penalty_values(k, layer.losses), rtol=1e-5)
+
+
+@case("notebook-regularizers-zero-factors", "regularizer",
+      "l1(0.) and l2(0.) give zero penalties on random weights",
+      source=SOURCE)
+def regularizers_zero_factors(k, checks):
+    r = k.keras.regularizers
+    (w,) = random_weights(1, (8, 8))
+    checks.close("l1(0.)(w)", 0.0, float(k.to_numpy(r.l1(0.0)(w))), rtol=0, atol=0)
+    checks.close("l2(0.)(w)", 0.0, float(k.to_numpy(r.l2(0.0)(w))), rtol=0, atol=0)
+
+
+@case("notebook-regularizers-l1-l2-sum", "regularizer",
+      "l1_l2(l1=0.01, l2=0.01) is the sum 0.01·Σ|w| + 0.01·Σw²",
+      source=SOURCE)
+def regularizers_l1_l2_sum(k, checks):
+    (w,) = random_weights(2, (8, 8))
+    observed = float(k.to_numpy(k.keras.regularizers.l1_l2(l1=0.01, l2=0.01)(w)))
+    checks.close("l1_l2(0.01, 0.01)(w)", oracles.l1_l2_penalty(w, 0.01, 0.01), observed, rtol=1e-5)
+
+
+@case("notebook-regularizers-custom-function", "regularizer",
+      "a function regulariser 0.01·Σ|W| on Dense's kernel adds exactly that loss",
+      source=SOURCE)
+def regularizers_custom_function(k, checks):
+    def l1_reg(weight_matrix):
+        return 0.01 * k.sum_abs(weight_matrix)
+
+    _, layer, kernel, _ = regularized_dense(k, kernel_regularizer=l1_reg)
+    checks.close("layer.losses", [oracles.l1_penalty(kernel, 0.01)], penalty_values(k, layer.losses), rtol=1e-5)
+
+
+@case("notebook-regularizers-training-loss", "regularizer",
+      "one training step from known weights reports mse + 0.01·Σw² + 0.01·Σ|b|",
+      source=SOURCE, needs_training=True)
+def regularizers_training_loss(k, checks):
+    r = k.keras.regularizers
+    model, _, kernel, bias = regularized_dense(k, kernel_regularizer=r.l2(0.01), bias_regularizer=r.l1(0.01))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = random_weights(3, (16, 64), (16, 64))
+    loss = model.train_on_batch(x, y)
+    data_loss = oracles.mean_squared_error(oracles.dense(x, kernel, bias), y)
+    expected = data_loss + oracles.l2_penalty(kernel, 0.01) + oracles.l1_penalty(bias, 0.01)
+    checks.close("reported loss", expected, float(np.ravel(loss)[0]), rtol=1e-5)
+    checks.note("data loss", data_loss)

@@ -1,0 +1,109 @@
+"""Checks: what a case expected, what it observed, and whether they agree.
+
+A case records each comparison on a :class:`Checks` object instead of
+asserting, so that one run yields every comparison (for the report and for
+matching recorded divergences), not just the first failure.  Observed values
+are kept JSON-serialisable: numbers, strings, lists, dicts, booleans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+
+def summarise(value: Any, digits: int = 7) -> Any:
+    """A JSON-serialisable, readable form of ``value`` (arrays rounded to ``digits`` significant digits)."""
+    if isinstance(value, np.ndarray) or np.isscalar(value) and isinstance(value, np.generic):
+        arr = np.asarray(value)
+        if arr.dtype.kind in "fc":
+            arr = np.array([float(f"{v:.{digits}g}") for v in arr.ravel()]).reshape(arr.shape)
+        return arr.tolist()
+    if isinstance(value, (list, tuple)):
+        return [summarise(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {str(k): summarise(v, digits) for k, v in value.items()}
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+@dataclass
+class Check:
+    """One comparison: ``passed`` is whether ``observed`` agrees with ``expected``."""
+
+    name: str
+    expected: Any
+    observed: Any
+    passed: bool
+    how: str = "equal"  # how they were compared, e.g. "rtol=1e-6" or "z-test alpha=1e-6"
+
+    def describe(self) -> str:
+        mark = "ok  " if self.passed else "FAIL"
+        return f"{mark} {self.name}: expected {self.expected!r}, observed {self.observed!r} ({self.how})"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Checks:
+    """The comparisons of one case run, in the order they were made."""
+
+    def __init__(self) -> None:
+        self.items: list[Check] = []
+        self.notes: dict[str, Any] = {}
+
+    def _add(self, check: Check) -> bool:
+        if any(c.name == check.name for c in self.items):
+            raise ValueError(f"duplicate check name {check.name!r}")
+        self.items.append(check)
+        return check.passed
+
+    def equal(self, name: str, expected: Any, observed: Any) -> bool:
+        """Exact equality of two plain values (ints, strings, tuples, booleans)."""
+        expected, observed = summarise(expected), summarise(observed)
+        return self._add(Check(name, expected, observed, expected == observed))
+
+    def close(self, name: str, expected: Any, observed: Any, *, rtol: float, atol: float = 0.0) -> bool:
+        """``|observed - expected| <= atol + rtol·|expected|`` elementwise, shapes equal."""
+        exp = np.asarray(expected, dtype=np.float64)
+        obs = np.asarray(observed, dtype=np.float64)
+        ok = exp.shape == obs.shape and bool(np.allclose(obs, exp, rtol=rtol, atol=atol))
+        how = f"rtol={rtol:g}, atol={atol:g}"
+        if exp.shape != obs.shape:
+            how += f"; shape {obs.shape} != {exp.shape}"
+        elif not ok:
+            err = np.max(np.abs(obs - exp))
+            how += f"; max abs error {err:.3g}"
+        return self._add(Check(name, summarise(exp), summarise(obs), ok, how))
+
+    def record(self, name: str, expected: Any, observed: Any, passed: bool, how: str) -> bool:
+        """A comparison whose rule ``how`` the caller applied itself (``passed``)."""
+        return self._add(Check(name, summarise(expected), summarise(observed), bool(passed), how))
+
+    def true(self, name: str, observed: bool, what: str) -> bool:
+        """A property that must hold; ``what`` says which, for the report."""
+        return self._add(Check(name, True, bool(observed), bool(observed), what))
+
+    def z_test(self, name: str, samples: np.ndarray, mean: float, std: float, *, alpha: float) -> bool:
+        """Two-sided z-test of the sample mean against the exact ``mean`` and ``std`` of one sample.
+
+        Fails with probability ``alpha`` when the implementation is right.
+        """
+        samples = np.asarray(samples, dtype=np.float64).ravel()
+        n = samples.size
+        z = (samples.mean() - mean) / (std / np.sqrt(n))
+        p = float(2 * stats.norm.sf(abs(z)))
+        how = f"z-test n={n}, z={z:.2f}, p={p:.3g}, false-alarm probability alpha={alpha:g}"
+        return self._add(Check(name, summarise(mean), summarise(samples.mean()), p >= alpha, how))
+
+    def note(self, name: str, value: Any) -> None:
+        """An observation for the report that is not compared with anything."""
+        self.notes[name] = summarise(value)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.items if not c.passed]

@@ -1,0 +1,178 @@
+"""The ``keras-conformance`` command.
+
+``keras-conformance run [--impl ID ... | --all] [--out DIR]`` runs the suite,
+one process per implementation (Keras 3 chooses its backend at import), prints
+a matrix of cases × implementations and writes report.md, report.json and
+junit.xml into DIR.  Exit status: 0 when every result is what the
+expectations say, 1 on any unexpected result, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from conformance import __version__, impls, reports
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO_ROOT / "tests" / "test_conformance.py"
+
+
+class UsageError(Exception):
+    """Bad input; the message is one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + traceback
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="keras-conformance",
+        description="Pins how Keras initialises weights, normalises batches, applies L1/L2 "
+        "regularisers and Dropout, on each implementation.",
+        epilog=f"Implementations: {', '.join(impls.IMPLS)}. Exit status: 0 all as expected, "
+        "1 an unexpected result, 2 bad usage.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    run = sub.add_parser(
+        "run", help="run the conformance suite and write reports",
+        description="Run every case on each chosen implementation (one process each), print the "
+        "matrix and write report.md, report.json and junit.xml.",
+    )
+    which = run.add_mutually_exclusive_group()
+    which.add_argument("--impl", action="append", metavar="ID", choices=list(impls.IMPLS),
+                       help=f"implementation to test (repeatable; default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
+    which.add_argument("--all", action="store_true", help="every implementation importable here")
+    run.add_argument("--out", type=Path, default=Path("conformance-report"), metavar="DIR",
+                     help="directory for the reports (default: conformance-report/)")
+    run.add_argument("-k", dest="keyword", metavar="EXPR", help="only cases matching this pytest -k expression")
+    return parser
+
+
+def check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write reports to {directory}: {exc.strerror or exc}") from None
+
+
+def choose_impls(args) -> tuple[list[str], dict[str, str]]:
+    """The implementations to run, and those --all could not find (with why)."""
+    if args.all:
+        chosen, unavailable = [], {}
+        for impl_id in impls.IMPLS:
+            try:
+                impls.check_available(impl_id)
+                chosen.append(impl_id)
+            except impls.ImplError as exc:
+                unavailable[impl_id] = str(exc)
+        if not chosen:
+            raise UsageError("no implementation is importable here: " + "; ".join(unavailable.values()))
+        return chosen, unavailable
+    try:
+        chosen = args.impl or [impls.resolve_id(None)]
+        for impl_id in chosen:
+            impls.check_available(impl_id)
+    except impls.ImplError as exc:
+        raise UsageError(str(exc)) from None
+    return list(dict.fromkeys(chosen)), {}
+
+
+def run_one(impl_id: str, keyword: str | None, workdir: Path) -> dict | None:
+    """Run the suite for one implementation in its own process; its results, or None if it crashed."""
+    json_path = workdir / f"{impl_id.replace(':', '-')}.json"
+    cmd = [
+        sys.executable, "-m", "pytest", str(TEMPLATES), "--impl", impl_id,
+        "--conformance-json", str(json_path), "-q", "--no-header", "-p", "no:cacheprovider",
+        "-p", "no:randomly", "-o", "console_output_style=progress", "-r", "fE",
+    ]
+    if keyword:
+        cmd += ["-k", keyword]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL)
+    if not json_path.exists():
+        return None
+    return json.loads(json_path.read_text())
+
+
+def print_matrix(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    style = {"pass": "green", "divergence": "yellow", "fail": "bold red", "skip": "dim"}
+    cols, rows = reports.matrix(report)
+    table = Table(title="keras-conformance matrix", show_lines=False)
+    table.add_column("case", overflow="fold")
+    for impl in cols:
+        table.add_column(impl, justify="center")
+    for row in rows:
+        cells = []
+        for impl in cols:
+            r = row["by_impl"].get(impl)
+            text = reports.cell_text(r)
+            cells.append(f"[{style.get(r['status'], '')}]{text}[/]" if r else text)
+        table.add_row(row["id"], *cells)
+    Console().print(table)
+
+
+def cmd_run(args) -> int:
+    if not TEMPLATES.exists():
+        raise UsageError(f"the suite's test templates are not at {TEMPLATES}; run from a checkout (pip install -e .)")
+    check_writable(args.out)
+    chosen, unavailable = choose_impls(args)
+    for impl_id, why in unavailable.items():
+        print(f"keras-conformance: skipping {impl_id}: {why}", flush=True)
+    runs, crashed = [], []
+    with tempfile.TemporaryDirectory(prefix="keras-conformance-") as tmp:
+        for n, impl_id in enumerate(chosen, start=1):
+            print(f"\n=== [{n}/{len(chosen)}] {impl_id} ===", flush=True)
+            result = run_one(impl_id, args.keyword, Path(tmp))
+            if result is None:
+                crashed.append(impl_id)
+                unavailable[impl_id] = "the pytest run ended without results (see its output above)"
+            else:
+                runs.append(result)
+    report = reports.combine(runs, unavailable)
+    if runs:
+        print()
+        print_matrix(report)
+    paths = reports.write_all(report, args.out)
+    bad = reports.unexpected(report)
+    print(f"\nreports: {', '.join(str(p) for p in paths)}")
+    if bad or crashed:
+        print(f"keras-conformance: {len(bad)} unexpected result(s)"
+              + (f"; no results from {', '.join(crashed)}" if crashed else ""))
+        return EXIT_UNEXPECTED
+    print("keras-conformance: every result is as expected")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return {"run": cmd_run}[args.command](args)
+    except UsageError as exc:
+        print(f"keras-conformance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("keras-conformance: interrupted; no report written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

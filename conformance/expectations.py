@@ -1,0 +1,174 @@
+"""Known divergences of implementations, kept as data in ``fixtures/expectations``.
+
+One TOML file per implementation family (``keras3.toml``, ``keras2.toml``),
+each a list of ``[[divergence]]`` tables::
+
+    [[divergence]]
+    case = "notebook-dropout-build-time-training"   # a registered case ID
+    check = "predict applies dropout"               # the check that differs
+    observed = false                                # what the implementation gives instead
+    only = ["keras3:numpy"]                         # optional: IDs or variants it applies to
+    reason = "why it differs"
+    evidence = "docs, changelog, source file or upstream issue"
+
+A string ``observed`` may contain ``*`` wildcards (error messages).
+
+Divergences are strict: a recorded divergence whose check now passes, or
+that now gives something else than ``observed``, fails the case and says so;
+an entry naming an unknown case or implementation is an error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from conformance import FIXTURES
+from conformance.checks import Check
+
+EXPECTATIONS_DIR = FIXTURES / "expectations"
+REQUIRED = ("case", "check", "observed", "reason", "evidence")
+OPTIONAL = ("only",)
+
+
+class ExpectationsError(Exception):
+    """A fixtures file is unreadable or malformed; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Divergence:
+    case: str
+    check: str
+    observed: Any
+    reason: str
+    evidence: str
+    family: str
+    file: str
+    only: tuple[str, ...] = ()
+
+    def applies_to(self, impl_id: str, variant: str) -> bool:
+        return not self.only or impl_id in self.only or variant in self.only
+
+    def where(self) -> str:
+        return f"{self.file} (case {self.case}, check {self.check!r})"
+
+
+def load_file(path: Path, family: str) -> list[Divergence]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ExpectationsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExpectationsError(f"{path} is not valid TOML: {exc}") from None
+    unknown_keys = set(data) - {"divergence"}
+    if unknown_keys:
+        raise ExpectationsError(f"{path}: unknown top-level key(s) {sorted(unknown_keys)}; expected [[divergence]]")
+    entries = []
+    for n, entry in enumerate(data.get("divergence", []), start=1):
+        where = f"{path.name} divergence #{n}"
+        absent = [key for key in REQUIRED if key not in entry]
+        if absent:
+            raise ExpectationsError(f"{where}: missing {', '.join(absent)}")
+        extra = set(entry) - set(REQUIRED) - set(OPTIONAL)
+        if extra:
+            raise ExpectationsError(f"{where}: unknown key(s) {sorted(extra)}")
+        for key in ("reason", "evidence"):
+            if not str(entry[key]).strip():
+                raise ExpectationsError(f"{where}: {key} is empty")
+        entries.append(
+            Divergence(
+                case=entry["case"], check=entry["check"], observed=entry["observed"],
+                reason=" ".join(str(entry["reason"]).split()), evidence=" ".join(str(entry["evidence"]).split()),
+                family=family, file=path.name, only=tuple(entry.get("only", ())),
+            )
+        )
+    return entries
+
+
+def load_all(directory: Path = EXPECTATIONS_DIR) -> list[Divergence]:
+    if not directory.is_dir():
+        raise ExpectationsError(f"expectations directory {directory} does not exist")
+    entries = []
+    for path in sorted(directory.glob("*.toml")):
+        entries.extend(load_file(path, family=path.stem))
+    return entries
+
+
+def validate(entries: Iterable[Divergence], case_ids: set[str], impl_ids: set[str], variants: set[str]) -> None:
+    """Every entry names a registered case and known implementations, once."""
+    seen = set()
+    for d in entries:
+        if d.case not in case_ids:
+            raise ExpectationsError(f"{d.file}: divergence for unknown case {d.case!r}")
+        if d.family not in {i.split(":")[0] for i in impl_ids}:
+            raise ExpectationsError(f"{d.file}: no implementation family is called {d.family!r}")
+        for name in d.only:
+            if name not in impl_ids | variants:
+                raise ExpectationsError(f"{d.file}: case {d.case}: unknown implementation {name!r} in only")
+        key = (d.family, d.case, d.check, d.only)
+        if key in seen:
+            raise ExpectationsError(f"{d.where()}: recorded twice")
+        seen.add(key)
+
+
+def same(recorded: Any, observed: Any, rtol: float = 1e-6) -> bool:
+    """Whether an observation is what a divergence recorded (numbers within ``rtol``, ``*`` in strings)."""
+    if isinstance(recorded, bool) or isinstance(observed, bool):
+        return recorded is observed or recorded == observed and type(recorded) is type(observed)
+    if isinstance(recorded, (int, float)) and isinstance(observed, (int, float)):
+        return math.isclose(recorded, observed, rel_tol=rtol, abs_tol=1e-12)
+    if isinstance(recorded, str) and isinstance(observed, str):
+        pattern = ".*".join(re.escape(part) for part in recorded.split("*"))
+        return re.fullmatch(pattern, observed, flags=re.DOTALL) is not None
+    if isinstance(recorded, list) and isinstance(observed, list):
+        return len(recorded) == len(observed) and all(same(r, o, rtol) for r, o in zip(recorded, observed))
+    if isinstance(recorded, dict) and isinstance(observed, dict):
+        return recorded.keys() == observed.keys() and all(same(recorded[key], observed[key], rtol) for key in recorded)
+    return recorded == observed
+
+
+@dataclass
+class Verdict:
+    """The outcome of one case on one implementation."""
+
+    status: str  # "pass", "divergence" or "fail"
+    problems: list[str]  # why it failed, one line each
+    divergences: list[Divergence]  # the recorded divergences that held
+
+
+def judge(checks: list[Check], divergences: list[Divergence]) -> Verdict:
+    """Compare a case's checks with its recorded divergences, strictly."""
+    by_name = {c.name: c for c in checks}
+    problems: list[str] = []
+    held: list[Divergence] = []
+    covered = set()
+    for d in divergences:
+        check = by_name.get(d.check)
+        covered.add(d.check)
+        if check is None:
+            problems.append(f"recorded divergence {d.where()} names a check this case did not make")
+        elif check.passed:
+            problems.append(
+                f"recorded divergence no longer happens: {d.check!r} now gives the expected "
+                f"{check.observed!r}; remove it from {d.file}"
+            )
+        elif not same(d.observed, check.observed):
+            problems.append(
+                f"diverges differently than recorded: {d.check!r} gives {check.observed!r}, "
+                f"{d.file} recorded {d.observed!r} (expected {check.expected!r})"
+            )
+        else:
+            held.append(d)
+    for check in checks:
+        if not check.passed and check.name not in covered:
+            problems.append(
+                f"{check.name}: expected {check.expected!r}, observed {check.observed!r} ({check.how})"
+            )
+    if problems:
+        return Verdict("fail", problems, held)
+    return Verdict("divergence" if held else "pass", [], held)

@@ -1,0 +1,263 @@
+"""Implementations under test and the adapter that loads one of them.
+
+An implementation is a Keras API plus the framework that executes it.  It is
+named by one ID everywhere (``pytest --impl ID``, ``CONFORMANCE_IMPL=ID``,
+``keras-conformance run --impl ID``):
+
+* ``keras3:tensorflow`` (the default), ``keras3:jax``, ``keras3:torch``,
+  ``keras3:numpy`` -- Keras 3 with ``KERAS_BACKEND`` set before import;
+* ``keras2`` -- Keras 2: the ``tf_keras`` package where it is installed,
+  otherwise the Keras bundled with TensorFlow <= 2.15 (``tensorflow.keras``).
+
+The backend of Keras 3 is fixed when ``keras`` is first imported, so one
+process tests one implementation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_IMPL = "keras3:tensorflow"
+ENV_VAR = "CONFORMANCE_IMPL"
+
+
+class ImplError(Exception):
+    """An implementation cannot be selected or loaded; the message is one line."""
+
+
+@dataclass(frozen=True)
+class ImplSpec:
+    """What an implementation ID means and what it needs installed."""
+
+    id: str
+    family: str  # "keras3" or "keras2": selects fixtures/expectations/<family>.toml
+    backend: str  # the framework that executes the layers
+    needs: tuple[str, ...]  # importable modules it cannot run without
+    install: str  # the pip command that provides them
+    supports_training: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+
+
+IMPLS: dict[str, ImplSpec] = {
+    spec.id: spec
+    for spec in (
+        ImplSpec(
+            "keras3:tensorflow", "keras3", "tensorflow", ("keras", "tensorflow"),
+            "pip install 'keras-conformance[tensorflow]'",
+            env={"KERAS_BACKEND": "tensorflow"},
+        ),
+        ImplSpec(
+            "keras3:jax", "keras3", "jax", ("keras", "jax"),
+            "pip install 'keras-conformance[jax]'",
+            env={"KERAS_BACKEND": "jax"},
+        ),
+        ImplSpec(
+            "keras3:torch", "keras3", "torch", ("keras", "torch"),
+            "pip install torch==2.13.0 && pip install 'keras-conformance[torch]'",
+            env={"KERAS_BACKEND": "torch"},
+        ),
+        ImplSpec(
+            "keras3:numpy", "keras3", "numpy", ("keras",),
+            "pip install keras",
+            supports_training=False,
+            env={"KERAS_BACKEND": "numpy"},
+        ),
+        ImplSpec(
+            "keras2", "keras2", "tensorflow", ("tensorflow",),
+            "pip install 'keras-conformance[tf-keras]' (or tensorflow-cpu==2.15.1, whose Keras is Keras 2)",
+        ),
+    )
+}
+
+
+def resolve_id(option: str | None) -> str:
+    """The implementation ID chosen by the option, else the environment, else the default."""
+    impl_id = option or os.environ.get(ENV_VAR) or DEFAULT_IMPL
+    if impl_id not in IMPLS:
+        raise ImplError(
+            f"unknown implementation {impl_id!r}; choose one of: {', '.join(IMPLS)}"
+        )
+    return impl_id
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _tf_keras_is_keras2() -> bool:
+    """True where ``tensorflow.keras`` is Keras 2 without the tf_keras package (TF <= 2.15)."""
+    tf_version = _version("tensorflow") or _version("tensorflow-cpu")
+    if tf_version is None:
+        return False
+    major, minor = (int(p) for p in tf_version.split(".")[:2])
+    return (major, minor) <= (2, 15)
+
+
+def missing(spec: ImplSpec) -> list[str]:
+    """Modules the implementation needs that are not installed (checked without importing)."""
+    absent = [name for name in spec.needs if importlib.util.find_spec(name) is None]
+    if spec.family == "keras2" and not absent:
+        if importlib.util.find_spec("tf_keras") is None and not _tf_keras_is_keras2():
+            absent.append("tf_keras")
+    return absent
+
+
+def check_available(impl_id: str) -> ImplSpec:
+    """The spec of ``impl_id``, or an ImplError saying what is missing and how to install it."""
+    spec = IMPLS[resolve_id(impl_id)]
+    absent = missing(spec)
+    if absent:
+        raise ImplError(
+            f"{spec.id} needs {', '.join(absent)}, which is not installed: {spec.install}"
+        )
+    return spec
+
+
+class Adapter:
+    """One loaded implementation: its ``keras`` module and the few helpers cases need.
+
+    Cases use only the Keras API that Keras 2 and 3 share (``keras.Input``,
+    ``keras.Model``, ``keras.layers``, ``keras.initializers``,
+    ``keras.regularizers``) plus the helpers here for what differs.
+    """
+
+    def __init__(self, spec: ImplSpec):
+        self.spec = spec
+        self.id = spec.id
+        self.family = spec.family
+        self.supports_training = spec.supports_training
+        for name, value in spec.env.items():
+            os.environ[name] = value
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if spec.family == "keras3":
+            self.keras = importlib.import_module("keras")
+            self.variant = "keras"
+            actual = self.keras.backend.backend()
+            if actual != spec.backend:
+                raise ImplError(
+                    f"{spec.id}: keras was already imported with backend {actual!r}; "
+                    f"run {spec.id} in its own process"
+                )
+        elif importlib.util.find_spec("tf_keras") is not None:
+            os.environ["TF_USE_LEGACY_KERAS"] = "1"
+            self.keras = importlib.import_module("tf_keras")
+            self.variant = "tf_keras"
+        else:
+            self.keras = importlib.import_module("tensorflow").keras
+            self.variant = "tensorflow.keras"
+
+    # -- helpers for what differs between Keras 2 and Keras 3 --------------------
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """A framework tensor (or variable) as a NumPy array."""
+        if self.family == "keras3":
+            return np.asarray(self.keras.ops.convert_to_numpy(x))
+        return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+
+    def sum_abs(self, w: Any) -> Any:
+        """``Σ|w|`` in the implementation's ops (for custom regularisers)."""
+        if self.family == "keras3":
+            return self.keras.ops.sum(self.keras.ops.abs(w))
+        return self.keras.backend.sum(self.keras.backend.abs(w))
+
+    def numpy_dtype(self, dtype: Any) -> np.dtype:
+        """The NumPy dtype of whatever an initializer receives as ``dtype``."""
+        return np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
+
+    def set_seed(self, seed: int) -> None:
+        """Seed Python, NumPy and the framework, so a case repeats exactly."""
+        self.keras.utils.set_random_seed(seed)
+
+    def keras_module_map(self) -> dict[str, Any]:
+        """Modules to stand in for ``keras`` and its submodules when running notebook code."""
+        k = self.keras
+        names = ["models", "layers", "regularizers", "backend", "initializers"]
+        mapping = {"keras": k}
+        for name in names:
+            mapping[f"keras.{name}"] = getattr(k, name)
+        return mapping
+
+    # -- what the report header says -------------------------------------------
+
+    def versions(self) -> dict[str, str | None]:
+        framework = self.spec.backend
+        dist = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}[framework]
+        tf = _version("tensorflow") or _version("tensorflow-cpu")
+        keras_version = {
+            "keras": _version("keras"),
+            "tf_keras": _version("tf-keras"),
+            "tensorflow.keras": _version("keras") or tf,
+        }[self.variant]
+        return {
+            "keras": f"{keras_version} ({self.variant})",
+            framework: tf if framework == "tensorflow" else _version(dist),
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        }
+
+    def device(self) -> str:
+        """Where the layers run: 'cpu', or the accelerator the backend picked."""
+        backend = self.spec.backend
+        try:
+            if backend == "tensorflow":
+                import tensorflow as tf
+
+                gpus = tf.config.list_logical_devices("GPU")
+                return f"gpu ({gpus[0].name})" if gpus else "cpu"
+            if backend == "jax":
+                import jax
+
+                dev = jax.devices()[0]
+                return "cpu" if dev.platform == "cpu" else f"{dev.platform} ({dev.device_kind})"
+            if backend == "torch":
+                import torch
+
+                if torch.cuda.is_available():
+                    return f"cuda ({torch.cuda.get_device_name(0)})"
+                return "cpu"
+        except Exception as exc:  # the device is informational: never fail on it
+            return f"unknown ({type(exc).__name__})"
+        return "cpu"
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in self.versions().items())
+        return f"{self.id} — {parts}; device {self.device()}"
+
+
+_loaded: Adapter | None = None
+
+
+def load(impl_id: str) -> Adapter:
+    """Load ``impl_id`` once per process (Keras 3 fixes its backend at import)."""
+    global _loaded
+    if _loaded is not None:
+        if _loaded.id != impl_id:
+            raise ImplError(
+                f"this process already runs {_loaded.id}; run {impl_id} in its own process"
+            )
+        return _loaded
+    spec = check_available(impl_id)
+    _loaded = Adapter(spec)
+    return _loaded
+
+
+def environment() -> dict[str, Any]:
+    """Platform facts for reports, without importing any framework."""
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "argv": " ".join(sys.argv[:1]),
+    }

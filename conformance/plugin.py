@@ -1,0 +1,161 @@
+"""The pytest plugin: chooses the implementation, parametrizes the cases, reports.
+
+Installed with the package (entry point ``pytest11``), so ``pytest --impl ID``
+works wherever keras-conformance is installed.  Any test that takes the
+``case`` argument is run once per registered case; the ``conformance``
+fixture runs a case on the chosen implementation and turns its verdict into
+pass, xfail (a recorded divergence, with its reason), skip (with its reason)
+or a failure that says expected vs observed and how to reproduce.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conformance import cases as case_registry
+from conformance import expectations, impls
+from conformance.reports import write_atomic
+from conformance.runner import CaseResult, run_case
+
+MARKERS = {
+    "init": "weight initialisation cases",
+    "batchnorm": "BatchNormalization cases",
+    "dropout": "Dropout-family cases",
+    "regularizer": "L1/L2 regulariser cases",
+    "notebook": "behaviours shown by the seed notebook",
+    "benchmark": "timings (pytest-benchmark group); not part of the conformance verdict",
+}
+RESULT_KEY = "conformance-result"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("keras-conformance")
+    group.addoption(
+        "--impl", dest="conformance_impl", default=None, metavar="ID",
+        help=f"implementation under test: {', '.join(impls.IMPLS)} "
+        f"(default: ${impls.ENV_VAR}, else {impls.DEFAULT_IMPL})",
+    )
+    group.addoption(
+        "--conformance-json", dest="conformance_json", default=None, metavar="FILE",
+        help="write every case's checks and verdict to FILE (JSON), as keras-conformance run does",
+    )
+
+
+class ConformanceState:
+    """Per-process state: the chosen implementation, its divergences, the results seen."""
+
+    def __init__(self, impl_id: str, divergences: list[expectations.Divergence]):
+        self.impl_id = impl_id
+        self.spec = impls.IMPLS[impl_id]
+        self.divergences = divergences
+        self.results: list[dict] = []  # filled in the controlling process only
+
+    @property
+    def adapter(self) -> impls.Adapter:
+        return impls.load(self.impl_id)
+
+    def divergences_for(self, case_id: str) -> list[expectations.Divergence]:
+        adapter = self.adapter
+        return [
+            d for d in self.divergences
+            if d.family == self.spec.family and d.case == case_id and d.applies_to(adapter.id, adapter.variant)
+        ]
+
+
+STATE = pytest.StashKey["ConformanceState"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    try:
+        impl_id = impls.resolve_id(config.getoption("conformance_impl"))
+        impls.check_available(impl_id)
+        divergences = expectations.load_all()
+        variants = {"tf_keras", "tensorflow.keras", "keras"}
+        expectations.validate(divergences, {c.id for c in case_registry.all_cases()}, set(impls.IMPLS), variants)
+    except (impls.ImplError, expectations.ExpectationsError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state = ConformanceState(impl_id, divergences)
+    config.stash[STATE] = state
+    config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    state = config.stash[STATE]
+    return f"keras-conformance: {state.adapter.describe()}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    params = [
+        pytest.param(c, id=c.id, marks=[getattr(pytest.mark, m) for m in c.markers])
+        for c in case_registry.all_cases()
+    ]
+    metafunc.parametrize("case", params)
+
+
+class Verifier:
+    def __init__(self, state: ConformanceState, node: pytest.Item):
+        self.state = state
+        self.node = node
+
+    def __call__(self, case: case_registry.Case) -> CaseResult:
+        result = run_case(case, self.state.adapter, self.state.divergences_for(case.id))
+        self.node.user_properties.append((RESULT_KEY, json.dumps(result.to_json())))
+        if result.status == "skip":
+            pytest.skip(result.skip_reason)
+        if result.status == "fail":
+            pytest.fail(result.message(), pytrace=False)
+        if result.status == "divergence":
+            pytest.xfail(f"recorded divergence: {result.divergence_reason()}")
+        return result
+
+
+@pytest.fixture
+def conformance(request: pytest.FixtureRequest) -> Verifier:
+    """``conformance(case)`` runs ``case`` on the chosen implementation and applies its verdict."""
+    return Verifier(request.config.stash[STATE], request.node)
+
+
+class ResultCollector:
+    """Gathers case results in the controlling process (user_properties cross xdist)."""
+
+    def __init__(self, state: ConformanceState, config: pytest.Config):
+        self.state = state
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == RESULT_KEY:
+                self.state.results.append(json.loads(value))
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        results = self.state.results
+        if not results:
+            return
+        counts = Counter(r["status"] for r in results)
+        summary = ", ".join(f"{counts[s]} {s}" for s in ("pass", "divergence", "fail", "skip") if counts[s])
+        terminalreporter.write_sep("-", f"keras-conformance {self.state.impl_id}: {len(results)} cases: {summary}")
+        for r in sorted(results, key=lambda r: r["id"]):
+            for d in r["divergences"]:
+                terminalreporter.write_line(f"divergence {r['id']} [{d['check']}]: {d['reason']}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.config.getoption("conformance_json")
+        if not path or hasattr(self.config, "workerinput"):
+            return
+        adapter = self.state.adapter
+        payload = {
+            "impl": self.state.impl_id,
+            "environment": adapter.versions() | {"device": adapter.device()},
+            "results": sorted(self.state.results, key=lambda r: r["id"]),
+        }
+        write_atomic(Path(path), json.dumps(payload, indent=2, sort_keys=True))
