@@ -47,6 +47,8 @@ def build_parser() -> Parser:
         "run", help="run the conformance suite and write reports",
         description="Run every case on each chosen implementation (one process each), print the "
         "matrix and write report.md, report.json and junit.xml.",
+        epilog="Implementations: " + "; ".join(f"{i} ({spec.install})" for i, spec in impls.IMPLS.items())
+        + ". Exit status: 0 all as expected, 1 an unexpected result, 2 bad usage.",
     )
     which = run.add_mutually_exclusive_group()
     which.add_argument("--impl", action="append", metavar="ID", choices=list(impls.IMPLS),
@@ -107,23 +109,26 @@ def run_one(impl_id: str, keyword: str | None, workdir: Path) -> dict | None:
 
 
 def print_matrix(report: dict) -> None:
+    """Cases × implementations, coloured: ok, div (a recorded divergence), FAIL, skip."""
     from rich.console import Console
     from rich.table import Table
 
-    style = {"pass": "green", "divergence": "yellow", "fail": "bold red", "skip": "dim"}
+    short = {"pass": ("ok", "green"), "divergence": ("div", "yellow"), "fail": ("FAIL", "bold red"),
+             "skip": ("skip", "dim")}
     cols, rows = reports.matrix(report)
-    table = Table(title="keras-conformance matrix", show_lines=False)
-    table.add_column("case", overflow="fold")
+    table = Table(title="keras-conformance: cases × implementations (div = recorded divergence)")
+    table.add_column("case", no_wrap=True)
     for impl in cols:
-        table.add_column(impl, justify="center")
+        table.add_column(impl.removeprefix("keras3:"), justify="center", no_wrap=True)
     for row in rows:
         cells = []
         for impl in cols:
             r = row["by_impl"].get(impl)
-            text = reports.cell_text(r)
-            cells.append(f"[{style.get(r['status'], '')}]{text}[/]" if r else text)
+            text, colour = short.get(r["status"], ("?", "")) if r else ("—", "")
+            cells.append(f"[{colour}]{text}[/]" if colour else text)
         table.add_row(row["id"], *cells)
-    Console().print(table)
+    width = max(len(row["id"]) for row in rows) + 11 * len(cols) + 8 if rows else 80
+    Console(width=max(width, 80)).print(table)
 
 
 def cmd_run(args) -> int:

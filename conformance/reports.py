@@ -45,19 +45,26 @@ def combine(runs: list[dict[str, Any]], unavailable: dict[str, str] | None = Non
 
 
 def matrix(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Rows of (case, topic, description, {impl: result}) in case order, and the impl columns."""
+    """The implementation columns, and one row per case ID (sorted) with its result per implementation."""
     impls = report["implementations"]
     rows: dict[str, dict[str, Any]] = {}
     for impl in impls:
         for r in report["results"][impl]:
             row = rows.setdefault(r["id"], {"id": r["id"], "topic": r["topic"], "description": r["description"], "by_impl": {}})
             row["by_impl"][impl] = r
-    return impls, sorted(rows.values(), key=lambda row: (row["topic"], row["id"]))
+    return impls, sorted(rows.values(), key=lambda row: row["id"])
 
 
 def unexpected(report: dict[str, Any]) -> list[tuple[str, str]]:
     """(impl, case) pairs whose result was not what the expectations say."""
     return [(impl, r["id"]) for impl in report["implementations"] for r in report["results"][impl] if r["status"] == "fail"]
+
+
+def code(value: Any) -> str:
+    """``value`` as a Markdown code span, safe for values that contain backticks."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
 
 
 def cell_text(result: dict[str, Any] | None) -> str:
@@ -91,7 +98,7 @@ def markdown(report: dict[str, Any]) -> str:
             details.append(f"{row['description']}")
             details.append("")
             for d in r["divergences"]:
-                details.append(f"- divergence in *{d['check']}*: observed `{d['observed']!r}`. {d['reason']} Evidence: {d['evidence']}")
+                details.append(f"- divergence in *{d['check']}*: observed {code(d['observed'])}. {d['reason']} Evidence: {d['evidence']}")
             for p in r["problems"]:
                 details.append(f"- {p}")
             if r["skip_reason"]:

@@ -1,0 +1,61 @@
+"""Bad input gets one line and exit 2, from the CLI and from the pytest option."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conformance import cli, impls
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--impl", "keras4:tensorflow"], "invalid choice"),
+    (["run", "--bogus"], "unrecognized arguments"),
+    (["frobnicate"], "invalid choice"),
+    (["run", "--all", "--impl", "keras2"], "not allowed with"),
+])
+def test_bad_arguments(args, message):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unwritable_output_directory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli.main(["run", "--out", str(blocker / "sub")]) == cli.EXIT_USAGE
+
+
+def test_help_lists_implementations(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--help"])
+    assert info.value.code == 0
+    assert "keras3:jax" in capsys.readouterr().out
+
+
+def test_missing_framework_says_how_to_install(monkeypatch):
+    real = impls.importlib.util.find_spec
+    monkeypatch.setattr(impls.importlib.util, "find_spec", lambda name: None if name == "jax" else real(name))
+    with pytest.raises(impls.ImplError, match=r"keras3:jax needs jax, which is not installed: pip install"):
+        impls.check_available("keras3:jax")
+
+
+def test_unknown_impl_from_environment(monkeypatch):
+    monkeypatch.setenv(impls.ENV_VAR, "keras9")
+    with pytest.raises(impls.ImplError, match="unknown implementation 'keras9'"):
+        impls.resolve_id(None)
+    assert impls.resolve_id("keras2") == "keras2"  # the option wins
+
+
+def test_pytest_with_unknown_impl_is_one_line_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--impl", "nope", "tests/test_checks.py"],
+                          capture_output=True, text=True, env=dict(os.environ, CONFORMANCE_IMPL=""))
+    assert proc.returncode != 0
+    assert "ERROR: unknown implementation 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout

@@ -1,0 +1,66 @@
+"""Reports: atomic writes, Markdown, JUnit XML."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conformance import reports
+
+
+def result(case_id, status, **extra):
+    base = {"id": case_id, "topic": "dropout", "source": "notebook", "description": f"{case_id} does x",
+            "impl": "keras3:jax", "status": status, "checks": [], "notes": {}, "problems": [],
+            "divergences": [], "skip_reason": ""}
+    return base | extra
+
+
+RUN = {
+    "impl": "keras3:jax",
+    "environment": {"keras": "3", "device": "cpu"},
+    "results": [
+        result("a-pass", "pass"),
+        result("b-div", "divergence", divergences=[{"check": "predict", "observed": "x `y`", "reason": "because",
+                                                     "evidence": "docs", "file": "keras3.toml"}]),
+        result("c-fail", "fail", problems=["value: expected 1, observed 2"]),
+        result("d-skip", "skip", skip_reason="inference-only"),
+    ],
+}
+
+
+def test_write_atomic_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(reports.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        reports.write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_markdown_lists_matrix_and_reasons():
+    md = reports.markdown(reports.combine([RUN], {"keras2": "not installed"}))
+    assert "| `a-pass` | pass |" in md and "| `c-fail` | FAIL |" in md
+    assert "``x `y` ``" not in md and "`` x `y` ``" in md
+    assert "because Evidence: docs" in md
+    assert "not run: not installed" in md
+
+
+def test_junit_xml_counts():
+    root = ET.fromstring(reports.junit_xml(reports.combine([RUN])))
+    suite = root.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "1", "2")
+    failure = root.find(".//testcase[@name='c-fail']/failure")
+    assert failure.get("message") == "value: expected 1, observed 2"
+
+
+def test_unexpected_and_write_all(tmp_path):
+    report = reports.combine([RUN])
+    assert reports.unexpected(report) == [("keras3:jax", "c-fail")]
+    paths = reports.write_all(report, tmp_path / "out")
+    assert sorted(p.name for p in paths) == ["junit.xml", "report.json", "report.md"]
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["format_version"] == reports.FORMAT_VERSION
