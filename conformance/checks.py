@@ -14,6 +14,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+#: The false-alarm probability of every statistical check in the suite: the chance that
+#: one such check fails on a correct implementation.  The suite's total per run is at most
+#: this times the number of statistical checks (a union bound), listed by ``--collect-only``
+#: and in the docs.
+FALSE_ALARM = 1e-8
+
 
 def summarise(value: Any, digits: int = 7) -> Any:
     """A JSON-serialisable, readable form of ``value`` (arrays rounded to ``digits`` significant digits)."""
@@ -57,6 +63,7 @@ class Checks:
         self.notes: dict[str, Any] = {}
 
     def _add(self, check: Check) -> bool:
+        check.passed = bool(check.passed)
         if any(c.name == check.name for c in self.items):
             raise ValueError(f"duplicate check name {check.name!r}")
         self.items.append(check)
@@ -99,6 +106,25 @@ class Checks:
         p = float(2 * stats.norm.sf(abs(z)))
         how = f"z-test n={n}, z={z:.2f}, p={p:.3g}, false-alarm probability alpha={alpha:g}"
         return self._add(Check(name, summarise(mean), summarise(samples.mean()), p >= alpha, how))
+
+    def ks_test(self, name: str, samples: np.ndarray, dist, *, alpha: float, target: str) -> bool:
+        """Kolmogorov–Smirnov goodness of fit of ``samples`` to the frozen ``scipy.stats`` ``dist``.
+
+        Fails with probability ``alpha`` when the samples do follow ``dist``.
+        """
+        samples = np.asarray(samples, dtype=np.float64).ravel()
+        result = stats.kstest(samples, dist.cdf)
+        how = (f"KS test against {target}, n={samples.size}, D={result.statistic:.4f}, "
+               f"p={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}")
+        expected = {"mean": float(f"{dist.mean():.3g}"), "std": float(f"{dist.std():.3g}")}
+        observed = {"mean": float(f"{samples.mean():.3g}"), "std": float(f"{samples.std():.3g}")}
+        return self._add(Check(name, expected, observed, result.pvalue >= alpha, how))
+
+    def binomial_test(self, name: str, successes: int, trials: int, p: float, *, alpha: float, what: str) -> bool:
+        """Exact two-sided binomial test that ``successes`` of ``trials`` happen with probability ``p``."""
+        result = stats.binomtest(int(successes), int(trials), p)
+        how = f"binomial test of {what}, n={trials}, p-value={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}"
+        return self._add(Check(name, summarise(p), summarise(successes / trials), result.pvalue >= alpha, how))
 
     def note(self, name: str, value: Any) -> None:
         """An observation for the report that is not compared with anything."""

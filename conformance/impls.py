@@ -176,6 +176,53 @@ class Adapter:
         """The NumPy dtype of whatever an initializer receives as ``dtype``."""
         return np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
 
+    def gradients(self, layer, x: np.ndarray, upstream: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of ``Σ upstream·layer(x, training=True)`` w.r.t. the input and each trainable weight.
+
+        Returns ``{"inputs": dx, "<weight name>": dw, ...}`` (weight names as in
+        ``layer.trainable_weights``, e.g. "gamma", "beta").
+        """
+        x = np.asarray(x, np.float32)
+        upstream = np.asarray(upstream, np.float32)
+        if not layer.built:
+            layer.build(x.shape)
+        names = [w.name.split("/")[-1].split(":")[0] for w in layer.trainable_weights]
+        backend = self.spec.backend
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            xt = tf.constant(x)
+            weights = [getattr(w, "value", w) if self.family == "keras3" else w for w in layer.trainable_weights]
+            with tf.GradientTape() as tape:
+                tape.watch(xt)
+                loss = tf.reduce_sum(layer(xt, training=True) * upstream)
+            grads = tape.gradient(loss, [xt, *weights])
+        elif backend == "jax":
+            import jax
+            import jax.numpy as jnp
+
+            trainable = [v.value for v in layer.trainable_variables]
+            frozen = [v.value for v in layer.non_trainable_variables]
+
+            def loss(x_, trainable_):
+                y, _ = layer.stateless_call(trainable_, frozen, x_, training=True)
+                return jnp.sum(y * upstream)
+
+            dx, dws = jax.grad(loss, argnums=(0, 1))(jnp.asarray(x), trainable)
+            grads = [dx, *dws]
+        elif backend == "torch":
+            import torch
+
+            xt = torch.tensor(x, requires_grad=True)
+            for w in layer.trainable_weights:
+                w.value.grad = None
+            loss = (layer(xt, training=True) * torch.tensor(upstream)).sum()
+            loss.backward()
+            grads = [xt.grad, *(w.value.grad for w in layer.trainable_weights)]
+        else:
+            raise NotImplementedError(f"{self.id} computes no gradients")
+        return {name: self.to_numpy(g) for name, g in zip(["inputs", *names], grads)}
+
     def set_seed(self, seed: int) -> None:
         """Seed Python, NumPy and the framework, so a case repeats exactly."""
         self.keras.utils.set_random_seed(seed)

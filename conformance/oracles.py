@@ -96,3 +96,140 @@ def on_lattice(samples: np.ndarray, values: np.ndarray, rtol: float = 1e-6) -> n
     above = values[np.clip(idx, 0, len(values) - 1)]
     nearest = np.minimum(np.abs(samples - below), np.abs(samples - above))
     return nearest <= tol
+
+
+# -- Weight initialisation --------------------------------------------------------------
+
+#: stddev of a standard normal truncated to [-2, 2]; VarianceScaling divides by it so the
+#: truncated draw has the intended variance (Keras docs: "truncated_normal" distribution).
+TRUNCATED_NORMAL_STDDEV = 0.87962566103423978
+
+
+def fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    """(fan_in, fan_out) of a kernel shape.
+
+    1-D: both are the length; 2-D ``(in, out)``; n-D convolution kernels
+    ``(*spatial, in, out)``: ``in·receptive_field`` and ``out·receptive_field``
+    with ``receptive_field = prod(spatial)``.
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    if len(shape) == 2:
+        return float(shape[0]), float(shape[1])
+    receptive = float(np.prod(shape[:-2]))
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def variance_scaling_scale(shape, scale: float, mode: str) -> float:
+    """The variance VarianceScaling aims for: ``scale / max(1, n)``, n the fan the mode names."""
+    fan_in, fan_out = fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+    return scale / max(1.0, n)
+
+
+def variance_scaling_distribution(shape, scale: float, mode: str, distribution: str):
+    """The exact distribution (a frozen ``scipy.stats`` one) of each VarianceScaling draw.
+
+    truncated_normal: N(0, σ) truncated to ±2σ with ``σ = sqrt(v)/0.8796…``;
+    untruncated_normal: N(0, sqrt(v)); uniform: U(−sqrt(3v), sqrt(3v)).
+    """
+    from scipy import stats
+
+    v = variance_scaling_scale(shape, scale, mode)
+    if distribution == "truncated_normal":
+        sigma = np.sqrt(v) / TRUNCATED_NORMAL_STDDEV
+        return stats.truncnorm(-2.0, 2.0, loc=0.0, scale=sigma)
+    if distribution in ("untruncated_normal", "normal"):
+        return stats.norm(0.0, np.sqrt(v))
+    if distribution == "uniform":
+        limit = np.sqrt(3.0 * v)
+        return stats.uniform(-limit, 2 * limit)
+    raise ValueError(f"unknown distribution {distribution!r}")
+
+
+# -- BatchNormalization -----------------------------------------------------------------
+
+
+def batch_moments(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and *biased* variance over every axis but ``axis`` (shape: the normalised axis)."""
+    x = np.asarray(x, np.float64)
+    axis = axis % x.ndim
+    reduce = tuple(i for i in range(x.ndim) if i != axis)
+    return x.mean(axis=reduce), x.var(axis=reduce)
+
+
+def broadcast_along(v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """Reshape a per-channel vector so it broadcasts along ``axis`` of an ``ndim`` array."""
+    shape = [1] * ndim
+    shape[axis % ndim] = -1
+    return np.asarray(v, np.float64).reshape(shape)
+
+
+def batchnorm_training(x, gamma, beta, epsilon: float, axis: int = -1) -> np.ndarray:
+    """BatchNormalization in training: normalise with the batch mean and biased batch variance."""
+    x = np.asarray(x, np.float64)
+    mean, var = batch_moments(x, axis)
+    b = lambda v: broadcast_along(v, x.ndim, axis)  # noqa: E731
+    return b(gamma) * (x - b(mean)) / np.sqrt(b(var) + epsilon) + b(beta)
+
+
+def moving_average(moving: np.ndarray, batch: np.ndarray, momentum: float) -> np.ndarray:
+    """One update of a moving statistic: ``moving·momentum + batch·(1 − momentum)``."""
+    return np.asarray(moving, np.float64) * momentum + np.asarray(batch, np.float64) * (1.0 - momentum)
+
+
+def batchnorm_training_gradients(x, gamma, epsilon: float, upstream, axis: int = -1):
+    """Gradients of ``Σ upstream·BN_train(x)`` with respect to x, gamma and beta (analytic).
+
+    With x̂ = (x − μ)/sqrt(σ² + ε) over the m elements per channel:
+    dβ = Σ dy, dγ = Σ dy·x̂, dx = γ/sqrt(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂)).
+    """
+    x = np.asarray(x, np.float64)
+    dy = np.asarray(upstream, np.float64)
+    axis = axis % x.ndim
+    reduce = tuple(i for i in range(x.ndim) if i != axis)
+    mean, var = batch_moments(x, axis)
+    b = lambda v: broadcast_along(v, x.ndim, axis)  # noqa: E731
+    inv_std = 1.0 / np.sqrt(b(var) + epsilon)
+    xhat = (x - b(mean)) * inv_std
+    dbeta = dy.sum(axis=reduce)
+    dgamma = (dy * xhat).sum(axis=reduce)
+    dx = b(gamma) * inv_std * (dy - dy.mean(axis=reduce, keepdims=True)
+                               - xhat * (dy * xhat).mean(axis=reduce, keepdims=True))
+    return dx, dgamma, dbeta
+
+
+# -- Dropout family ---------------------------------------------------------------------
+
+#: SELU's negative saturation value, −λ·α, the value AlphaDropout sets dropped units to.
+ALPHA_PRIME = -1.7580993408473766
+
+
+def alpha_dropout_affine(rate: float) -> tuple[float, float]:
+    """AlphaDropout's (a, b): kept x → a·x + b, dropped → a·α′ + b (Klambauer et al. 2017)."""
+    a = ((1.0 - rate) * (1.0 + rate * ALPHA_PRIME**2)) ** -0.5
+    b = -a * ALPHA_PRIME * rate
+    return a, b
+
+
+def gaussian_dropout_stddev(rate: float) -> float:
+    """GaussianDropout multiplies by N(1, sqrt(rate/(1 − rate)))."""
+    return float(np.sqrt(rate / (1.0 - rate)))
+
+
+# -- Regularisers -------------------------------------------------------------------------
+
+
+def orthogonal_penalty(w: np.ndarray, factor: float, mode: str = "rows") -> float:
+    """OrthogonalRegularizer: ``factor`` × the mean |dot product| of distinct L2-normalised rows (columns)."""
+    w = np.asarray(w, np.float64)
+    if mode == "columns":
+        w = w.T
+    unit = w / np.linalg.norm(w, axis=1, keepdims=True)
+    product = unit @ unit.T
+    n = w.shape[0]
+    pairs = np.abs(product[np.triu_indices(n, k=1)])
+    return float(factor * pairs.mean())

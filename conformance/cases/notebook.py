@@ -15,6 +15,7 @@ import numpy as np
 
 from conformance import oracles
 from conformance.cases import case
+from conformance.checks import FALSE_ALARM
 
 SOURCE = "notebook"
 
@@ -23,8 +24,6 @@ BATCHNORM_DEFAULT_EPSILON = 1e-3
 #: Dropout cell: input ones(1, 10) through Dense(10) with kernel arange(100).
 DROPOUT_KERNEL_1 = np.arange(100, dtype=np.float64).reshape(10, 10)
 DROPOUT_KERNEL_2 = np.arange(10, dtype=np.float64).reshape(10, 1)
-#: The false-alarm probability of each statistical check in this module.
-ALPHA = 1e-6
 
 
 # -- shared helpers -----------------------------------------------------------------
@@ -202,13 +201,13 @@ def dropout_output_on_lattice(k, checks):
 
 
 @case("notebook-dropout-output-mean", "dropout",
-      f"the mean output for ones(1, 10) over 20000 draws is the oracle's 23100 (z-test, alpha {ALPHA:g})",
+      f"the mean output for ones(1, 10) over 20000 draws is the oracle's 23100 (z-test, alpha {FALSE_ALARM:g})",
       source=SOURCE)
 def dropout_output_mean(k, checks):
     model = build_dropout_model(k)
     mean, std = oracles.distribution_moments(*dropout_distribution())
     y = k.to_numpy(model(np.ones((20000, 10), dtype=np.float32)))
-    checks.z_test("mean output", y, mean, std, alpha=ALPHA)
+    checks.z_test("mean output", y, mean, std, alpha=FALSE_ALARM)
 
 
 @case("notebook-dropout-build-time-training", "dropout",

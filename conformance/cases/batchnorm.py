@@ -1,0 +1,246 @@
+"""BatchNormalization: defaults, outputs in training and inference, moving statistics,
+weight counts, frozen layers, call paths, regularisers and gradients.
+
+Every expected value comes from :mod:`conformance.oracles`: training mode
+normalises with the batch mean and the *biased* batch variance; inference uses
+the moving statistics; each training step updates
+``moving = moving·momentum + batch·(1 − momentum)`` with that same biased variance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conformance import oracles
+from conformance.cases import case
+from conformance.cases.notebook import param_split, weight_name
+
+SOURCE = "batchnorm"
+#: float32 layers against float64 oracles.
+RTOL, ATOL = 1e-4, 1e-4
+
+DOCUMENTED_DEFAULTS = {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True}
+DEFAULT_INITIALIZERS = {"beta_initializer": "Zeros", "gamma_initializer": "Ones",
+                        "moving_mean_initializer": "Zeros", "moving_variance_initializer": "Ones"}
+
+
+def sample(seed: int, shape, loc=3.0, scale=2.0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(loc, scale, size=shape).astype(np.float32)
+
+
+def channel_params(seed: int, channels: int):
+    """Non-trivial gamma, beta, moving mean and moving variance, so each one shows."""
+    rng = np.random.default_rng(seed)
+    gamma = rng.uniform(0.5, 2.0, channels)
+    beta = rng.normal(0.0, 1.0, channels)
+    mean = rng.normal(0.0, 1.0, channels)
+    var = rng.uniform(0.5, 2.0, channels)
+    return [p.astype(np.float32) for p in (gamma, beta, mean, var)]
+
+
+def built_layer(k, shape, axis, **kwargs):
+    layer = k.keras.layers.BatchNormalization(axis=axis, **kwargs)
+    layer.build(shape)
+    params = channel_params(1, shape[axis])
+    layer.set_weights(params)
+    return layer, params
+
+
+def initializer_name(config_value) -> str:
+    """'Zeros' from a Keras 2 or Keras 3 serialised initializer (or a string alias)."""
+    if isinstance(config_value, dict):
+        return config_value.get("class_name", "?")
+    return str(config_value)
+
+
+@case("batchnorm-documented-defaults", "batchnorm",
+      "BatchNormalization() has axis -1, momentum 0.99, epsilon 0.001, center and scale on, "
+      "and initializers zeros / ones / zeros / ones", source=SOURCE)
+def documented_defaults(k, checks):
+    config = k.keras.layers.BatchNormalization().get_config()
+    axis = config.get("axis")
+    observed = {key: config.get(key, "<absent>") for key in DOCUMENTED_DEFAULTS}
+    observed["axis"] = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+    checks.equal("arguments", DOCUMENTED_DEFAULTS, observed)
+    checks.equal("initializers", DEFAULT_INITIALIZERS,
+                 {key: initializer_name(config.get(key)) for key in DEFAULT_INITIALIZERS})
+
+
+@case("batchnorm-config-round-trip", "batchnorm",
+      "from_config(get_config()) keeps axis, momentum, epsilon, center and scale", source=SOURCE)
+def config_round_trip(k, checks):
+    bn_cls = k.keras.layers.BatchNormalization
+    kwargs = {"axis": 1, "momentum": 0.8, "epsilon": 0.01, "center": False, "scale": True}
+    config = bn_cls(**kwargs).get_config()
+    clone = bn_cls.from_config(config)
+    observed = {key: getattr(clone, key) for key in kwargs}
+    observed["axis"] = observed["axis"][0] if isinstance(observed["axis"], (list, tuple)) else observed["axis"]
+    checks.equal("clone's arguments", kwargs, observed)
+
+
+#: (name, input shape, axis): 2-D, 3-D and 4-D inputs, channels last and channels first.
+LAYOUTS = [
+    ("2d-axis-1", (8, 5), -1),
+    ("3d-axis-1", (6, 7, 5), -1),
+    ("3d-axis1", (6, 5, 7), 1),
+    ("4d-axis-1", (4, 5, 6, 3), -1),
+    ("4d-axis1", (4, 3, 5, 6), 1),
+]
+
+
+def register_outputs(name, shape, axis):
+    @case(f"batchnorm-output-{name}", "batchnorm",
+          f"on a {len(shape)}-D input {shape} with axis={axis}: training output uses the batch mean and biased "
+          "variance, inference output the moving statistics", source=SOURCE)
+    def run(k, checks):
+        layer, (gamma, beta, mean, var) = built_layer(k, shape, axis)
+        x = sample(2, shape)
+        b = lambda v: oracles.broadcast_along(v, len(shape), axis)  # noqa: E731
+        expected_inference = oracles.batchnorm_inference(x, b(gamma), b(beta), b(mean), b(var), layer.epsilon)
+        checks.close("inference output", expected_inference, k.to_numpy(layer(x, training=False)), rtol=RTOL, atol=ATOL)
+        expected_training = oracles.batchnorm_training(x, gamma, beta, layer.epsilon, axis)
+        checks.close("training output", expected_training, k.to_numpy(layer(x, training=True)), rtol=RTOL, atol=ATOL)
+
+
+for _layout in LAYOUTS:
+    register_outputs(*_layout)
+
+
+def register_moving_statistics(name, shape, axis, momentum, steps):
+    label = "default momentum" if momentum is None else f"momentum {momentum}"
+
+    @case(f"batchnorm-moving-statistics-{name}", "batchnorm",
+          f"after {steps} training call(s) on {shape} with {label}, moving mean and variance follow "
+          "moving·momentum + batch·(1 − momentum) with the biased batch variance", source=SOURCE)
+    def run(k, checks):
+        kwargs = {} if momentum is None else {"momentum": momentum}
+        layer = k.keras.layers.BatchNormalization(axis=axis, **kwargs)
+        layer.build(shape)
+        channels = shape[axis]
+        moving_mean, moving_var = (k.to_numpy(w) for w in layer.get_weights()[2:])
+        checks.equal("starting moving mean, variance", [np.zeros(channels), np.ones(channels)],
+                     [moving_mean, moving_var])
+        m = 0.99 if momentum is None else momentum
+        expected_mean, expected_var = np.zeros(channels), np.ones(channels)
+        for step in range(steps):
+            x = sample(10 + step, shape, loc=step - 1.0, scale=1.0 + step)
+            layer(x, training=True)
+            batch_mean, batch_var = oracles.batch_moments(x, axis)
+            expected_mean = oracles.moving_average(expected_mean, batch_mean, m)
+            expected_var = oracles.moving_average(expected_var, batch_var, m)
+        observed_mean, observed_var = (k.to_numpy(w) for w in layer.get_weights()[2:])
+        checks.close("moving mean", expected_mean, observed_mean, rtol=1e-5, atol=1e-6)
+        checks.close("moving variance (biased batch variance)", expected_var, observed_var, rtol=1e-5, atol=1e-6)
+
+
+register_moving_statistics("one-step-default-momentum", (6, 4), -1, None, 1)
+register_moving_statistics("five-steps-momentum-0.9", (6, 4), -1, 0.9, 5)
+register_moving_statistics("three-steps-momentum-0.5-4d", (4, 3, 3, 2), -1, 0.5, 3)
+register_moving_statistics("three-steps-momentum-0.7-4d-axis1", (4, 2, 3, 3), 1, 0.7, 3)
+
+
+@case("batchnorm-weight-counts-center-scale", "batchnorm",
+      "for every center/scale combination: (2 + center + scale)·C weights, center + scale of them trainable",
+      source=SOURCE)
+def weight_counts(k, checks):
+    channels = 4
+    for center in (True, False):
+        for scale in (True, False):
+            inputs = k.keras.Input(shape=(channels,))
+            model = k.keras.Model(inputs, k.keras.layers.BatchNormalization(center=center, scale=scale)(inputs))
+            trainable = (int(center) + int(scale)) * channels
+            expected = {"total": trainable + 2 * channels, "trainable": trainable, "non_trainable": 2 * channels}
+            checks.equal(f"center={center}, scale={scale}: counts", expected, param_split(model))
+            names = (["gamma"] if scale else []) + (["beta"] if center else [])
+            checks.equal(f"center={center}, scale={scale}: trainable weights", names,
+                         [weight_name(w) for w in model.trainable_weights])
+
+
+@case("batchnorm-frozen-runs-in-inference", "batchnorm",
+      "with trainable=False, BatchNormalization(x, training=True) uses the moving statistics and leaves them as they are",
+      source=SOURCE)
+def frozen_runs_in_inference(k, checks):
+    shape = (8, 3)
+    layer, (gamma, beta, mean, var) = built_layer(k, shape, -1)
+    layer.trainable = False
+    x = sample(3, shape)
+    y = k.to_numpy(layer(x, training=True))
+    checks.close("output", oracles.batchnorm_inference(x, gamma, beta, mean, var, layer.epsilon), y, rtol=RTOL, atol=ATOL)
+    checks.close("moving statistics unchanged", [mean, var], [k.to_numpy(w) for w in layer.get_weights()[2:]],
+                 rtol=0, atol=0)
+    checks.equal("trainable weights when frozen", 0, len(layer.trainable_weights))
+
+
+def bn_model(k, shape):
+    inputs = k.keras.Input(shape=shape[1:])
+    layer = k.keras.layers.BatchNormalization()
+    model = k.keras.Model(inputs, layer(inputs))
+    layer.set_weights(channel_params(1, shape[-1]))
+    return model, layer
+
+
+@case("batchnorm-predict-and-call-use-moving-statistics", "batchnorm",
+      "in a model, predict(x) and model(x) normalise with the moving statistics and change none of them",
+      source=SOURCE)
+def predict_and_call(k, checks):
+    shape = (16, 3)
+    model, layer = bn_model(k, shape)
+    gamma, beta, mean, var = channel_params(1, shape[-1])
+    x = sample(4, shape)
+    expected = oracles.batchnorm_inference(x, gamma, beta, mean, var, layer.epsilon)
+    checks.close("predict", expected, model.predict(x, verbose=0), rtol=RTOL, atol=ATOL)
+    checks.close("model(x)", expected, k.to_numpy(model(x)), rtol=RTOL, atol=ATOL)
+    checks.close("moving statistics unchanged", [mean, var], [k.to_numpy(w) for w in layer.get_weights()[2:]],
+                 rtol=0, atol=0)
+
+
+@case("batchnorm-fit-updates-moving-statistics", "batchnorm",
+      "one fit step (one batch, learning rate 0) normalises with batch statistics and moves the moving ones",
+      source=SOURCE, needs_training=True)
+def fit_updates(k, checks):
+    shape = (16, 3)
+    model, layer = bn_model(k, shape)
+    gamma, beta, mean, var = channel_params(1, shape[-1])
+    model.compile(optimizer=k.keras.optimizers.SGD(learning_rate=0.0), loss="mse")
+    x, y = sample(5, shape), sample(6, shape, loc=0.0, scale=1.0)
+    history = model.fit(x, y, batch_size=shape[0], epochs=1, verbose=0, shuffle=False)
+    batch_mean, batch_var = oracles.batch_moments(x, -1)
+    checks.close("moving mean", oracles.moving_average(mean, batch_mean, 0.99), k.to_numpy(layer.get_weights()[2]),
+                 rtol=1e-5, atol=1e-6)
+    checks.close("moving variance", oracles.moving_average(var, batch_var, 0.99), k.to_numpy(layer.get_weights()[3]),
+                 rtol=1e-5, atol=1e-6)
+    expected_loss = oracles.mean_squared_error(oracles.batchnorm_training(x, gamma, beta, layer.epsilon), y)
+    checks.close("training loss (batch statistics)", expected_loss, history.history["loss"][0], rtol=1e-4)
+
+
+@case("batchnorm-gamma-beta-regularizers", "batchnorm",
+      "gamma_regularizer=l2(0.1) and beta_regularizer=l1(0.2) add exactly those penalties to layer.losses",
+      source=SOURCE)
+def gamma_beta_regularizers(k, checks):
+    r = k.keras.regularizers
+    layer = k.keras.layers.BatchNormalization(gamma_regularizer=r.l2(0.1), beta_regularizer=r.l1(0.2))
+    layer.build((4, 5))
+    gamma, beta, mean, var = channel_params(7, 5)
+    layer.set_weights([gamma, beta, mean, var])
+    expected = sorted([oracles.l2_penalty(gamma, 0.1), oracles.l1_penalty(beta, 0.2)])
+    observed = sorted(float(k.to_numpy(loss)) for loss in layer.losses)
+    checks.close("layer.losses (sorted)", expected, observed, rtol=1e-5)
+
+
+def register_gradients(name, shape, axis):
+    @case(f"batchnorm-gradients-{name}", "batchnorm",
+          f"in training mode on {shape}, axis={axis}: gradients w.r.t. input, gamma and beta equal the analytic ones",
+          source=SOURCE, needs_training=True)
+    def run(k, checks):
+        layer, (gamma, beta, _, _) = built_layer(k, shape, axis)
+        x = sample(8, shape)
+        upstream = np.random.default_rng(9).normal(size=shape)
+        dx, dgamma, dbeta = oracles.batchnorm_training_gradients(x, gamma, layer.epsilon, upstream, axis)
+        grads = k.gradients(layer, x, upstream)
+        checks.close("d/d inputs", dx, grads["inputs"], rtol=1e-3, atol=1e-4)
+        checks.close("d/d gamma", dgamma, grads["gamma"], rtol=1e-3, atol=1e-4)
+        checks.close("d/d beta", dbeta, grads["beta"], rtol=1e-3, atol=1e-4)
+
+
+register_gradients("2d", (12, 4), -1)
+register_gradients("4d-axis1", (3, 2, 4, 4), 1)

@@ -1,0 +1,300 @@
+"""Weight initialisation: every built-in initializer, its defaults, aliases, fans and seeding.
+
+Distributions are checked by a Kolmogorov–Smirnov test against the exact
+target distribution from :mod:`conformance.oracles` (false-alarm probability
+``FALSE_ALARM`` each, with at least 50 000 draws: enough to detect a 10 %
+error in scale).  Deterministic properties (bounds, orthogonality, identity,
+seeding) are checked exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from conformance import oracles
+from conformance.cases import case
+from conformance.checks import FALSE_ALARM
+
+SOURCE = "initializers"
+#: Shapes with >= 50 000 entries: a dense kernel and a 5×5 convolution kernel (receptive field 25).
+DENSE_SHAPE = (250, 200)
+CONV_SHAPE = (5, 5, 32, 64)
+
+
+def draw(k, initializer, shape) -> np.ndarray:
+    return k.to_numpy(initializer(shape, dtype="float32")).astype(np.float64)
+
+
+def class_name(obj) -> str:
+    return type(obj).__name__
+
+
+# -- Documented defaults and aliases --------------------------------------------------------
+
+#: Constructor defaults, from the Keras API docs of each initializer.
+DOCUMENTED_DEFAULTS = {
+    "Constant": {"value": 0.0},
+    "RandomNormal": {"mean": 0.0, "stddev": 0.05, "seed": None},
+    "RandomUniform": {"minval": -0.05, "maxval": 0.05, "seed": None},
+    "TruncatedNormal": {"mean": 0.0, "stddev": 0.05, "seed": None},
+    "VarianceScaling": {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", "seed": None},
+    "Orthogonal": {"gain": 1.0, "seed": None},
+    "Identity": {"gain": 1.0},
+}
+
+#: String identifiers and the class each names.
+ALIASES = {
+    "zeros": "Zeros", "ones": "Ones", "constant": "Constant",
+    "random_normal": "RandomNormal", "random_uniform": "RandomUniform", "truncated_normal": "TruncatedNormal",
+    "glorot_normal": "GlorotNormal", "glorot_uniform": "GlorotUniform",
+    "he_normal": "HeNormal", "he_uniform": "HeUniform",
+    "lecun_normal": "LecunNormal", "lecun_uniform": "LecunUniform",
+    "variance_scaling": "VarianceScaling", "orthogonal": "Orthogonal", "identity": "Identity",
+}
+
+
+@case("init-documented-defaults", "init",
+      "each initializer's constructor defaults are the documented ones (stddev 0.05, ±0.05, fan_in, …)",
+      source=SOURCE)
+def documented_defaults(k, checks):
+    for name, expected in DOCUMENTED_DEFAULTS.items():
+        config = getattr(k.keras.initializers, name)().get_config()
+        checks.equal(f"{name} defaults", expected, {key: config.get(key, "<absent>") for key in expected})
+
+
+@case("init-string-aliases", "init",
+      "initializers.get('glorot_uniform') and the other string identifiers give the documented classes",
+      source=SOURCE)
+def string_aliases(k, checks):
+    observed = {alias: class_name(k.keras.initializers.get(alias)) for alias in ALIASES}
+    checks.equal("alias → class", ALIASES, observed)
+
+
+# -- Distributions ---------------------------------------------------------------------------
+
+#: (class, constructor kwargs, scale, mode, distribution): the variance-scaling family as documented.
+VARIANCE_SCALING_FAMILY = {
+    "glorot-normal": ("GlorotNormal", 1.0, "fan_avg", "truncated_normal"),
+    "glorot-uniform": ("GlorotUniform", 1.0, "fan_avg", "uniform"),
+    "he-normal": ("HeNormal", 2.0, "fan_in", "truncated_normal"),
+    "he-uniform": ("HeUniform", 2.0, "fan_in", "uniform"),
+    "lecun-normal": ("LecunNormal", 1.0, "fan_in", "truncated_normal"),
+    "lecun-uniform": ("LecunUniform", 1.0, "fan_in", "uniform"),
+}
+
+
+def check_distribution(k, checks, initializer, shape, dist, target: str, bound: float | None = None) -> None:
+    values = draw(k, initializer, shape)
+    checks.equal("shape", list(shape), list(values.shape))
+    checks.ks_test("distribution", values, dist, alpha=FALSE_ALARM, target=target)
+    if bound is not None:
+        checks.true("within bounds", np.max(np.abs(values)) <= bound * (1 + 1e-6), f"every |value| <= {bound:.6g}")
+
+
+def register_family(slug, cls, scale, mode, distribution, shape, shape_name):
+    dist = oracles.variance_scaling_distribution(shape, scale, mode, distribution)
+    bound = dist.support()[1]
+
+    @case(f"init-{slug}-{shape_name}", "init",
+          f"{cls} on a {shape_name} kernel {shape} draws {distribution} with variance {scale}/{mode}",
+          source=SOURCE)
+    def run(k, checks):
+        initializer = getattr(k.keras.initializers, cls)(seed=1234)
+        check_distribution(k, checks, initializer, shape, dist,
+                           f"{distribution} variance {scale}/{mode} of {shape}", bound if np.isfinite(bound) else None)
+
+
+for _slug, (_cls, _scale, _mode, _distribution) in VARIANCE_SCALING_FAMILY.items():
+    register_family(_slug, _cls, _scale, _mode, _distribution, DENSE_SHAPE, "dense")
+    register_family(_slug, _cls, _scale, _mode, _distribution, CONV_SHAPE, "conv2d")
+
+
+def register_variance_scaling(mode, distribution, shape, shape_name, scale=2.5):
+    dist = oracles.variance_scaling_distribution(shape, scale, mode, distribution)
+    bound = dist.support()[1]
+
+    @case(f"init-variance-scaling-{mode}-{distribution}-{shape_name}", "init",
+          f"VarianceScaling(scale={scale}, mode={mode}, distribution={distribution}) on {shape}",
+          source=SOURCE)
+    def run(k, checks):
+        initializer = k.keras.initializers.VarianceScaling(scale=scale, mode=mode, distribution=distribution, seed=99)
+        check_distribution(k, checks, initializer, shape, dist, f"{distribution} variance {scale}/{mode} of {shape}",
+                           bound if np.isfinite(bound) else None)
+
+
+for _mode in ("fan_in", "fan_out", "fan_avg"):
+    for _distribution in ("truncated_normal", "untruncated_normal", "uniform"):
+        register_variance_scaling(_mode, _distribution, CONV_SHAPE, "conv2d")
+register_variance_scaling("fan_avg", "uniform", (60_000,), "1d")
+register_variance_scaling("fan_out", "truncated_normal", (3, 4, 80, 60), "conv2d-nonsquare")
+
+
+@case("init-random-normal-distribution", "init",
+      "RandomNormal(mean=1.5, stddev=0.3) draws N(1.5, 0.3)", source=SOURCE)
+def random_normal(k, checks):
+    from scipy import stats
+
+    init = k.keras.initializers.RandomNormal(mean=1.5, stddev=0.3, seed=5)
+    check_distribution(k, checks, init, DENSE_SHAPE, stats.norm(1.5, 0.3), "N(1.5, 0.3)")
+
+
+@case("init-random-uniform-distribution", "init",
+      "RandomUniform(minval=-0.2, maxval=0.6) draws U(-0.2, 0.6) within its bounds", source=SOURCE)
+def random_uniform(k, checks):
+    from scipy import stats
+
+    init = k.keras.initializers.RandomUniform(minval=-0.2, maxval=0.6, seed=5)
+    values = draw(k, init, DENSE_SHAPE)
+    checks.ks_test("distribution", values, stats.uniform(-0.2, 0.8), alpha=FALSE_ALARM, target="U(-0.2, 0.6)")
+    checks.true("within bounds", values.min() >= -0.2 and values.max() <= 0.6, "-0.2 <= value <= 0.6")
+
+
+@case("init-truncated-normal-distribution", "init",
+      "TruncatedNormal(mean=0.5, stddev=0.2) draws N(0.5, 0.2) truncated to 2 stddev", source=SOURCE)
+def truncated_normal(k, checks):
+    from scipy import stats
+
+    init = k.keras.initializers.TruncatedNormal(mean=0.5, stddev=0.2, seed=5)
+    dist = stats.truncnorm(-2.0, 2.0, loc=0.5, scale=0.2)
+    values = draw(k, init, DENSE_SHAPE)
+    checks.ks_test("distribution", values, dist, alpha=FALSE_ALARM, target="N(0.5, 0.2) truncated to [0.1, 0.9]")
+    checks.true("within bounds", values.min() >= 0.1 - 1e-6 and values.max() <= 0.9 + 1e-6, "0.1 <= value <= 0.9")
+
+
+# -- Deterministic initializers ---------------------------------------------------------------
+
+
+@case("init-constant-values", "init", "Zeros, Ones and Constant(3.5) fill exactly, in the requested shape",
+      source=SOURCE)
+def constant_values(k, checks):
+    inits = k.keras.initializers
+    shape = (3, 4)
+    checks.equal("Zeros", np.zeros(shape), draw(k, inits.Zeros(), shape))
+    checks.equal("Ones", np.ones(shape), draw(k, inits.Ones(), shape))
+    checks.equal("Constant(3.5)", np.full(shape, 3.5), draw(k, inits.Constant(3.5), shape))
+
+
+@case("init-orthogonal", "init",
+      "Orthogonal(gain=2) gives orthogonal columns (tall), rows (wide) and flattened conv kernels, norm = gain",
+      source=SOURCE)
+def orthogonal(k, checks):
+    init = k.keras.initializers.Orthogonal(gain=2.0, seed=3)
+    tall = draw(k, init, (64, 32))
+    checks.close("tall: WᵀW = gain²·I", 4.0 * np.eye(32), tall.T @ tall, rtol=0, atol=1e-4)
+    wide = draw(k, init, (32, 64))
+    checks.close("wide: WWᵀ = gain²·I", 4.0 * np.eye(32), wide @ wide.T, rtol=0, atol=1e-4)
+    conv = draw(k, init, (3, 3, 16, 32)).reshape(-1, 32)
+    checks.close("conv (3,3,16,32) as (144, 32): WᵀW = gain²·I", 4.0 * np.eye(32), conv.T @ conv, rtol=0, atol=1e-4)
+
+
+@case("init-identity", "init",
+      "Identity(gain=3) is 3·eye for square and rectangular 2-D shapes and refuses other ranks",
+      source=SOURCE)
+def identity(k, checks):
+    init = k.keras.initializers.Identity(gain=3.0)
+    checks.equal("(4, 4)", 3.0 * np.eye(4), draw(k, init, (4, 4)))
+    checks.equal("(4, 6)", 3.0 * np.eye(4, 6), draw(k, init, (4, 6)))
+    try:
+        draw(k, init, (2, 3, 4))
+        raised = "no error"
+    except Exception as exc:
+        raised = type(exc).__name__
+    checks.equal("(2, 3, 4) raises", "ValueError", raised)
+
+
+# -- Seeding and configuration ----------------------------------------------------------------
+
+
+@case("init-seeded-repeats", "init",
+      "a seeded initializer gives the same values on every call, and so does a second one with the same seed",
+      source=SOURCE)
+def seeded_repeats(k, checks):
+    inits = k.keras.initializers
+    first = inits.RandomNormal(seed=7)
+    a, b = draw(k, first, (20, 20)), draw(k, first, (20, 20))
+    checks.true("same instance, two calls", np.array_equal(a, b), "both calls give identical values")
+    checks.true("two instances, same seed", np.array_equal(a, draw(k, inits.RandomNormal(seed=7), (20, 20))),
+                "identical values")
+    checks.true("different seed differs", not np.array_equal(a, draw(k, inits.RandomNormal(seed=8), (20, 20))),
+                "seed 8 gives other values than seed 7")
+
+
+@case("init-unseeded-calls-repeat", "init",
+      "an unseeded initializer instance repeats its values when called again (a seed is fixed at construction), "
+      "while two unseeded instances differ", source=SOURCE)
+def unseeded_calls_repeat(k, checks):
+    # Keras docs (RandomNormal, seed): "an initializer seeded with an integer or None (unseeded)
+    # will produce the same random values across multiple calls".
+    init = k.keras.initializers.RandomUniform()
+    with warnings.catch_warnings():  # Keras 2 warns that the repeat is identical: that is the point
+        warnings.simplefilter("ignore", UserWarning)
+        a, b = draw(k, init, (20, 20)), draw(k, init, (20, 20))
+    checks.equal("two calls give identical values", True, bool(np.array_equal(a, b)))
+    other = draw(k, k.keras.initializers.RandomUniform(), (20, 20))
+    checks.equal("two unseeded instances give identical values", False, bool(np.array_equal(a, other)))
+
+
+CONFIGURED = {
+    "RandomNormal": {"mean": 0.2, "stddev": 0.7, "seed": 11},
+    "RandomUniform": {"minval": -1.0, "maxval": 2.0, "seed": 11},
+    "TruncatedNormal": {"mean": -0.1, "stddev": 0.3, "seed": 11},
+    "VarianceScaling": {"scale": 3.0, "mode": "fan_out", "distribution": "uniform", "seed": 11},
+    "Orthogonal": {"gain": 1.5, "seed": 11},
+    "Constant": {"value": 2.5},
+    "Identity": {"gain": 0.5},
+}
+
+
+@case("init-config-round-trip", "init",
+      "from_config(get_config()) keeps every argument and, when seeded, the values", source=SOURCE)
+def config_round_trip(k, checks):
+    for name, kwargs in CONFIGURED.items():
+        cls = getattr(k.keras.initializers, name)
+        original = cls(**kwargs)
+        config = original.get_config()
+        checks.equal(f"{name} config keeps arguments", kwargs, {key: config.get(key, "<absent>") for key in kwargs})
+        clone = cls.from_config(config)
+        checks.true(f"{name} clone draws the same", np.array_equal(draw(k, original, (6, 6)), draw(k, clone, (6, 6))),
+                    "identical values from original and clone")
+
+
+@case("init-layer-defaults", "init",
+      "Dense uses GlorotUniform / Zeros; BatchNormalization uses Zeros, Ones, Zeros, Ones", source=SOURCE)
+def layer_defaults(k, checks):
+    layers = k.keras.layers
+    dense = layers.Dense(3)
+    checks.equal("Dense kernel, bias", ["GlorotUniform", "Zeros"],
+                 [class_name(dense.kernel_initializer), class_name(dense.bias_initializer)])
+    bn = layers.BatchNormalization()
+    checks.equal("BatchNormalization beta, gamma, moving mean, moving variance",
+                 ["Zeros", "Ones", "Zeros", "Ones"],
+                 [class_name(bn.beta_initializer), class_name(bn.gamma_initializer),
+                  class_name(bn.moving_mean_initializer), class_name(bn.moving_variance_initializer)])
+
+
+@case("init-custom-initializer-arguments", "init",
+      "a custom initializer is called once per weight when the layer is built (not when constructed), "
+      "with the shape as a tuple of ints and a dtype NumPy understands", source=SOURCE)
+def custom_initializer_arguments(k, checks):
+    calls = []
+
+    def init(shape, dtype=None):
+        calls.append((shape, dtype))
+        return np.full(tuple(shape), 0.5, dtype=k.numpy_dtype(dtype))
+
+    layer = k.keras.layers.Dense(4, kernel_initializer=init, bias_initializer=init)
+    checks.equal("calls at construction", 0, len(calls))
+    layer(np.ones((2, 3), dtype=np.float32))
+    checks.equal("calls at build (kernel, bias)", [[3, 4], [4]], [[int(d) for d in s] for s, _ in calls])
+    checks.equal("shape type", "tuple", type(calls[0][0]).__name__)
+    try:
+        np.dtype(calls[0][1])
+        understood = True
+    except TypeError:
+        understood = False
+    checks.equal("dtype NumPy understands", True, understood)
+    checks.note("dtype received", repr(calls[0][1]))
+    layer(np.ones((2, 3), dtype=np.float32))
+    checks.equal("calls after a second layer call", 2, len(calls))
