@@ -95,17 +95,15 @@ class Checks:
         """A property that must hold; ``what`` says which, for the report."""
         return self._add(Check(name, True, bool(observed), bool(observed), what))
 
-    def z_test(self, name: str, samples: np.ndarray, mean: float, std: float, *, alpha: float) -> bool:
-        """Two-sided z-test of the sample mean against the exact ``mean`` and ``std`` of one sample.
+    def z_test(self, name: str, sample_mean: float, n: int, mean: float, std: float, *, alpha: float) -> bool:
+        """Two-sided z-test of the mean of ``n`` draws against the exact ``mean`` and ``std`` of one draw.
 
         Fails with probability ``alpha`` when the implementation is right.
         """
-        samples = np.asarray(samples, dtype=np.float64).ravel()
-        n = samples.size
-        z = (samples.mean() - mean) / (std / np.sqrt(n))
+        z = (float(sample_mean) - mean) / (std / np.sqrt(n))
         p = float(2 * stats.norm.sf(abs(z)))
         how = f"z-test n={n}, z={z:.2f}, p={p:.3g}, false-alarm probability alpha={alpha:g}"
-        return self._add(Check(name, summarise(mean), summarise(samples.mean()), p >= alpha, how))
+        return self._add(Check(name, summarise(mean), summarise(float(sample_mean)), p >= alpha, how))
 
     def ks_test(self, name: str, samples: np.ndarray, dist, *, alpha: float, target: str) -> bool:
         """Kolmogorov–Smirnov goodness of fit of ``samples`` to the frozen ``scipy.stats`` ``dist``.

@@ -166,6 +166,14 @@ class Adapter:
             return np.asarray(self.keras.ops.convert_to_numpy(x))
         return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
 
+    def tensor(self, x: Any) -> Any:
+        """A NumPy array as the framework's tensor (what layers hand their regularisers)."""
+        if self.family == "keras3":
+            return self.keras.ops.convert_to_tensor(x)
+        import tensorflow as tf
+
+        return tf.constant(x)
+
     def sum_abs(self, w: Any) -> Any:
         """``Σ|w|`` in the implementation's ops (for custom regularisers)."""
         if self.family == "keras3":

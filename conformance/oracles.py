@@ -233,3 +233,19 @@ def orthogonal_penalty(w: np.ndarray, factor: float, mode: str = "rows") -> floa
     n = w.shape[0]
     pairs = np.abs(product[np.triu_indices(n, k=1)])
     return float(factor * pairs.mean())
+
+
+def squared_dropout_sum_moments(n: int, rate: float) -> tuple[float, float]:
+    """Mean and stddev of y² for ``y = Σ_i w_i·m_i/(1 − rate)`` with w_i = ±1 summing to 0.
+
+    ``m_i`` are independent keep masks (keep probability 1 − rate), so y is a sum
+    of n independent centred terms z_i with E z² = rate/(1 − rate) and
+    E z⁴ = ((1 − rate)·rate⁴ + rate·(1 − rate)⁴)/(1 − rate)⁴; then
+    E y² = n·E z² and E y⁴ = n·E z⁴ + 3n(n − 1)·(E z²)².
+    """
+    keep = 1.0 - rate
+    var_z = rate / keep
+    m4_z = (keep * rate**4 + rate * keep**4) / keep**4
+    mean_y2 = n * var_z
+    e_y4 = n * m4_z + 3 * n * (n - 1) * var_z**2
+    return mean_y2, float(np.sqrt(e_y4 - mean_y2**2))

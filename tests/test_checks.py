@@ -31,8 +31,8 @@ def test_z_test_accepts_the_truth_and_rejects_a_ten_percent_error():
     rng = np.random.default_rng(1)
     samples = rng.normal(10.0, 2.0, 20_000)
     c = Checks()
-    assert c.z_test("true mean", samples, 10.0, 2.0, alpha=1e-6)
-    assert not c.z_test("mean off by 10%", samples * 1.1, 10.0, 2.0, alpha=1e-6)
+    assert c.z_test("true mean", samples.mean(), samples.size, 10.0, 2.0, alpha=1e-6)
+    assert not c.z_test("mean off by 10%", 1.1 * samples.mean(), samples.size, 10.0, 2.0, alpha=1e-6)
 
 
 def test_summarise_rounds_arrays_and_keeps_plain_values():

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from conformance.impls import Adapter
 
 TOPICS = ("init", "batchnorm", "dropout", "regularizer")
-CASE_MODULES = ("notebook", "notebook_cells", "initializers", "batchnorm")
+CASE_MODULES = ("notebook", "notebook_cells", "initializers", "batchnorm", "dropout", "regularizers")
 
 
 @dataclass(frozen=True)

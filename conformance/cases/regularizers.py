@@ -1,0 +1,218 @@
+"""Regularisers: L1, L2, L1L2, OrthogonalRegularizer, custom ones, and how Dense and training use them.
+
+Penalties are computed by :mod:`conformance.oracles` from the weights the
+layer holds: ``l1·Σ|w|``, ``l2·Σw²`` (no ½), and for OrthogonalRegularizer
+``factor`` × the mean |dot product| of distinct L2-normalised rows (columns).
+An activity penalty is divided by the batch size.  One SGD step adds the
+penalty's gradient: ``2·l2·w`` for L2 and ``l1·sign(w)`` for L1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conformance import oracles
+from conformance.cases import case
+from conformance.cases.notebook import penalty_values, random_weights
+
+SOURCE = "regularizers"
+RTOL = 1e-5
+
+#: Constructor defaults, from the Keras 3 API docs.
+DOCUMENTED_DEFAULTS = {
+    "L1": {"l1": 0.01},
+    "L2": {"l2": 0.01},
+    "L1L2": {"l1": 0.0, "l2": 0.0},
+    "OrthogonalRegularizer": {"factor": 0.01, "mode": "rows"},
+}
+IDENTIFIERS = {"l1": "L1", "l2": "L2", "l1_l2": "L1L2", "orthogonal_regularizer": "OrthogonalRegularizer"}
+
+
+def plain(value):
+    """A float from a config value (a Python float, a NumPy scalar or a serialised tensor)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+@case("regularizer-documented-defaults", "regularizer",
+      "L1() is 0.01, L2() is 0.01, L1L2() is 0 and 0, OrthogonalRegularizer() is 0.01 on rows", source=SOURCE)
+def documented_defaults(k, checks):
+    for name, expected in DOCUMENTED_DEFAULTS.items():
+        config = getattr(k.keras.regularizers, name)().get_config()
+        checks.equal(f"{name} defaults", expected, {key: plain(config.get(key, "<absent>")) for key in expected})
+    factory = k.keras.regularizers.l1_l2().get_config()
+    checks.equal("l1_l2() defaults", {"l1": 0.0, "l2": 0.0}, {key: plain(factory.get(key)) for key in ("l1", "l2")})
+
+
+@case("regularizer-string-identifiers", "regularizer",
+      "regularizers.get('l1'), 'l2', 'l1_l2' and 'orthogonal_regularizer' give the documented classes", source=SOURCE)
+def string_identifiers(k, checks):
+    observed = {}
+    for identifier in IDENTIFIERS:
+        try:
+            observed[identifier] = type(k.keras.regularizers.get(identifier)).__name__
+        except Exception as exc:
+            observed[identifier] = f"raises {type(exc).__name__}"
+    checks.equal("identifier → class", IDENTIFIERS, observed)
+
+
+@case("regularizer-values", "regularizer",
+      "L1, L2, L1L2 and OrthogonalRegularizer (rows) on a random weight tensor equal the oracle",
+      source=SOURCE)
+def values(k, checks):
+    r = k.keras.regularizers
+    (w,) = random_weights(20, (12, 7))
+    value = lambda reg: float(k.to_numpy(reg(k.tensor(w))))  # noqa: E731
+    checks.close("L1(0.3)", oracles.l1_penalty(w, 0.3), value(r.L1(0.3)), rtol=RTOL)
+    checks.close("L2(0.3)", oracles.l2_penalty(w, 0.3), value(r.L2(0.3)), rtol=RTOL)
+    checks.close("L1L2(0.1, 0.2)", oracles.l1_l2_penalty(w, 0.1, 0.2), value(r.L1L2(l1=0.1, l2=0.2)), rtol=RTOL)
+    checks.close("OrthogonalRegularizer(0.05, rows)", oracles.orthogonal_penalty(w, 0.05, "rows"),
+                 value(r.OrthogonalRegularizer(factor=0.05, mode="rows")), rtol=RTOL)
+
+
+@case("regularizer-orthogonal-columns", "regularizer",
+      "OrthogonalRegularizer(0.05, mode='columns') on a random weight tensor equals the oracle", source=SOURCE)
+def orthogonal_columns(k, checks):
+    (w,) = random_weights(20, (12, 7))
+    reg = k.keras.regularizers.OrthogonalRegularizer(factor=0.05, mode="columns")
+    checks.close("OrthogonalRegularizer(0.05, columns)", oracles.orthogonal_penalty(w, 0.05, "columns"),
+                 float(k.to_numpy(reg(k.tensor(w)))), rtol=RTOL)
+
+
+def custom_regularizer_class(k):
+    class ScaledL1(k.keras.regularizers.Regularizer):
+        """A user's regulariser: strength·Σ|w|, serialisable through get_config."""
+
+        def __init__(self, strength=0.1):
+            self.strength = strength
+
+        def __call__(self, w):
+            return self.strength * k.sum_abs(w)
+
+        def get_config(self):
+            return {"strength": self.strength}
+
+    return ScaledL1
+
+
+@case("regularizer-config-round-trip", "regularizer",
+      "Dense with L1L2 and a custom Regularizer class, rebuilt from get_config, adds identical penalties",
+      source=SOURCE)
+def config_round_trip(k, checks):
+    keras = k.keras
+    scaled_l1 = custom_regularizer_class(k)
+    original = keras.layers.Dense(6, kernel_regularizer=keras.regularizers.L1L2(l1=0.1, l2=0.2),
+                                  bias_regularizer=scaled_l1(0.3))
+    original.build((None, 5))
+    kernel, bias = random_weights(21, (5, 6), (6,))
+    original.set_weights([kernel, bias])
+    with keras.utils.custom_object_scope({"ScaledL1": scaled_l1}):
+        clone = keras.layers.Dense.from_config(original.get_config())
+    clone.build((None, 5))
+    clone.set_weights([kernel, bias])
+    expected = [oracles.l1_l2_penalty(kernel, 0.1, 0.2), oracles.l1_penalty(bias, 0.3)]
+    checks.close("original penalties", expected, penalty_values(k, original.losses), rtol=RTOL)
+    checks.close("clone penalties", expected, penalty_values(k, clone.losses), rtol=RTOL)
+
+
+@case("regularizer-dense-losses", "regularizer",
+      "Dense with kernel, bias and activity regularisers: weight penalties are in layer.losses once built, "
+      "the activity penalty (divided by the batch size) after each call, replacing the previous call's",
+      source=SOURCE)
+def dense_losses(k, checks):
+    keras = k.keras
+    r = keras.regularizers
+    layer = keras.layers.Dense(4, kernel_regularizer=r.L2(0.1), bias_regularizer=r.L1(0.2),
+                               activity_regularizer=r.L2(0.05))
+    layer.build((None, 6))
+    kernel, bias = random_weights(22, (6, 4), (4,))
+    layer.set_weights([kernel, bias])
+    weight_penalties = [oracles.l2_penalty(kernel, 0.1), oracles.l1_penalty(bias, 0.2)]
+    checks.close("after build", weight_penalties, sorted_like(penalty_values(k, layer.losses), weight_penalties),
+                 rtol=RTOL)
+    x1, x2 = random_weights(23, (8, 6), (5, 6))
+    layer(x1)
+    activity = oracles.l2_penalty(oracles.dense(x1, kernel, bias), 0.05) / 8
+    expected = weight_penalties + [activity]
+    checks.close("after a call on 8 samples", expected, sorted_like(penalty_values(k, layer.losses), expected),
+                 rtol=RTOL)
+    layer(x2)
+    expected = weight_penalties + [oracles.l2_penalty(oracles.dense(x2, kernel, bias), 0.05) / 5]
+    checks.close("after a second call on 5 samples", expected,
+                 sorted_like(penalty_values(k, layer.losses), expected), rtol=RTOL)
+    inputs = keras.Input(shape=(6,))
+    model = keras.Model(inputs, layer(inputs))
+    model_losses = penalty_values(k, model.losses)
+    checks.note("model.losses", model_losses)
+    held = all(any(np.isclose(v, p, rtol=RTOL) for v in model_losses) for p in weight_penalties)
+    checks.true("model.losses holds the weight penalties", held, f"{weight_penalties} among {model_losses}")
+
+
+def sorted_like(observed: list[float], expected: list[float]) -> list[float]:
+    """``observed`` reordered to follow ``expected`` (nearest match), so order does not matter."""
+    remaining = list(observed)
+    ordered = []
+    for target in expected:
+        if not remaining:
+            break
+        best = min(remaining, key=lambda v: abs(v - target))
+        remaining.remove(best)
+        ordered.append(best)
+    return ordered + remaining
+
+
+@case("regularizer-frozen-layer-adds-no-weight-penalty", "regularizer",
+      "a Dense with kernel_regularizer and trainable=False contributes no weight penalty", source=SOURCE)
+def frozen_layer(k, checks):
+    layer = k.keras.layers.Dense(4, kernel_regularizer=k.keras.regularizers.L2(0.1))
+    layer.build((None, 3))
+    layer.trainable = False
+    checks.equal("layer.losses when frozen", [], penalty_values(k, layer.losses))
+    layer.trainable = True
+    (kernel,) = layer.get_weights()[:1]
+    checks.close("layer.losses when trainable again", [oracles.l2_penalty(kernel, 0.1)],
+                 penalty_values(k, layer.losses), rtol=RTOL)
+
+
+#: regulariser name → (factory kwargs, penalty oracle, penalty gradient oracle)
+TRAINING = {
+    "l2": (lambda r: r.L2(0.05), lambda w: oracles.l2_penalty(w, 0.05), lambda w: 2 * 0.05 * w),
+    "l1": (lambda r: r.L1(0.05), lambda w: oracles.l1_penalty(w, 0.05), lambda w: 0.05 * np.sign(w)),
+    "l1-l2": (lambda r: r.L1L2(l1=0.03, l2=0.04), lambda w: oracles.l1_l2_penalty(w, 0.03, 0.04),
+              lambda w: 0.03 * np.sign(w) + 2 * 0.04 * w),
+}
+
+
+def register_training_step(name):
+    make, penalty, penalty_grad = TRAINING[name]
+
+    @case(f"regularizer-sgd-step-{name}", "regularizer",
+          f"one SGD step (learning rate 0.1) with a {name} kernel and bias regulariser: the loss includes both "
+          "penalties and the new weights are w − 0.1·(∂mse/∂w + the penalty's gradient)",
+          source=SOURCE, needs_training=True)
+    def run(k, checks):
+        keras = k.keras
+        inputs = keras.Input(shape=(5,))
+        layer = keras.layers.Dense(3, kernel_regularizer=make(keras.regularizers),
+                                   bias_regularizer=make(keras.regularizers))
+        model = keras.Model(inputs, layer(inputs))
+        kernel, bias, x, y = random_weights(24, (5, 3), (3,), (8, 5), (8, 3))
+        layer.set_weights([kernel, bias])
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+        loss = float(np.ravel(model.train_on_batch(x, y))[0])
+        x64, y64 = x.astype(np.float64), y.astype(np.float64)
+        residual = oracles.dense(x64, kernel, bias) - y64
+        data_loss = oracles.mean_squared_error(residual, 0.0)
+        checks.close("reported loss", data_loss + penalty(kernel) + penalty(bias), loss, rtol=RTOL)
+        scale = 2.0 / residual.size  # ∂ mean(r²) / ∂r
+        new_kernel = kernel - 0.1 * (scale * x64.T @ residual + penalty_grad(kernel.astype(np.float64)))
+        new_bias = bias - 0.1 * (scale * residual.sum(axis=0) + penalty_grad(bias.astype(np.float64)))
+        observed_kernel, observed_bias = layer.get_weights()
+        checks.close("updated kernel", new_kernel, observed_kernel, rtol=1e-4, atol=1e-6)
+        checks.close("updated bias", new_bias, observed_bias, rtol=1e-4, atol=1e-6)
+
+
+for _name in TRAINING:
+    register_training_step(_name)
