@@ -57,7 +57,42 @@ def build_parser() -> Parser:
     run.add_argument("--out", type=Path, default=Path("conformance-report"), metavar="DIR",
                      help="directory for the reports (default: conformance-report/)")
     run.add_argument("-k", dest="keyword", metavar="EXPR", help="only cases matching this pytest -k expression")
+
+    sc = sub.add_parser(
+        "selfcheck", help="mutation-test the installed Keras: does the suite notice each change?",
+        description="Apply each mutation of fixtures/mutations/ to a shadow copy of the installed Keras, run the "
+        "suite against it, and report which mutations the suite kills. The unmutated suite must pass first.",
+        epilog="Exit status: 0 every counted mutation killed, 1 a mutation survived, 2 bad usage.",
+    )
+    sc.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
+                    help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
+    sc.add_argument("-j", "--jobs", type=positive_int, default=2, metavar="N", help="mutants run in parallel (default 2)")
+    sc.add_argument("--timeout", type=positive_int, default=300, metavar="S", help="seconds per mutant (default 300)")
+    sc.add_argument("--only", action="append", metavar="MUTATION", help="run only this mutation (repeatable)")
+    sc.add_argument("-k", dest="keyword", metavar="EXPR", help="run only the cases matching this pytest -k expression")
+    sc.add_argument("--out", type=Path, metavar="FILE", help="also write the outcomes as JSON to FILE")
+
+    fl = sub.add_parser(
+        "flakes", help="run the whole test suite N times in random orders and report verdicts that change",
+        description="Run pytest on tests/ N times, each in a different random order (pytest-randomly), every "
+        "second run under pytest -n 2, and list every test whose verdict is not the same in all runs.",
+        epilog="Exit status: 0 no verdict changed, 1 some did, 2 bad usage.",
+    )
+    fl.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
+                    help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
+    fl.add_argument("--runs", type=positive_int, default=10, metavar="N", help="number of runs (default 10)")
+    fl.add_argument("-k", dest="keyword", metavar="EXPR", help="only tests matching this pytest -k expression")
     return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def check_writable(directory: Path) -> None:
@@ -163,6 +198,47 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def cmd_selfcheck(args) -> int:
+    from conformance import selfcheck
+
+    if args.out is not None:
+        check_writable(args.out.parent if str(args.out.parent) else Path("."))
+    try:
+        impl_id = impls.resolve_id(args.impl)
+        outcomes = selfcheck.selfcheck(impl_id, args.jobs, args.timeout, args.only, args.keyword,
+                                       report=lambda line: print(line, flush=True))
+    except (impls.ImplError, selfcheck.SelfcheckError) as exc:
+        raise UsageError(str(exc)) from None
+    killed, counted, value = selfcheck.score(outcomes)
+    survivors = [o for o in outcomes if o.status == "survived"]
+    stale = [o.id for o in outcomes if o.status == "stale"]
+    print(f"\nscore {killed}/{counted} = {value:.0%} killed"
+          + (f"; stale (not counted): {', '.join(stale)}" if stale else ""))
+    for o in survivors:
+        print(f"SURVIVED {o.id}: {o.description}")
+    if args.out is not None:
+        reports.write_atomic(args.out, selfcheck.to_json(impl_id, outcomes))
+    return EXIT_UNEXPECTED if survivors else EXIT_OK
+
+
+def cmd_flakes(args) -> int:
+    from conformance import flakes
+
+    try:
+        impl_id = impls.resolve_id(args.impl)
+        impls.check_available(impl_id)
+        changed = flakes.hunt(impl_id, args.runs, args.keyword, report=lambda line: print(line, flush=True))
+    except (impls.ImplError, flakes.FlakesError) as exc:
+        raise UsageError(str(exc)) from None
+    if changed:
+        for test, verdicts in sorted(changed.items()):
+            print(f"CHANGED {test}: {', '.join(verdicts)}")
+        print(f"keras-conformance: {len(changed)} test(s) changed verdict over {args.runs} runs")
+        return EXIT_UNEXPECTED
+    print(f"keras-conformance: no verdict changed over {args.runs} runs")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -170,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        return {"run": cmd_run}[args.command](args)
+        return {"run": cmd_run, "selfcheck": cmd_selfcheck, "flakes": cmd_flakes}[args.command](args)
     except UsageError as exc:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

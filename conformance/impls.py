@@ -68,7 +68,7 @@ IMPLS: dict[str, ImplSpec] = {
         ),
         ImplSpec(
             "keras3:numpy", "keras3", "numpy", ("keras",),
-            "pip install keras",
+            "pip install 'keras>=3'",
             supports_training=False,
             env={"KERAS_BACKEND": "numpy"},
         ),
@@ -122,6 +122,11 @@ def check_available(impl_id: str) -> ImplSpec:
     if absent:
         raise ImplError(
             f"{spec.id} needs {', '.join(absent)}, which is not installed: {spec.install}"
+        )
+    keras_version = _version("keras")
+    if spec.family == "keras3" and keras_version and int(keras_version.split(".")[0]) < 3:
+        raise ImplError(
+            f"{spec.id} needs Keras 3, but keras {keras_version} is installed here: {spec.install}"
         )
     return spec
 

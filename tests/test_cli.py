@@ -59,3 +59,28 @@ def test_pytest_with_unknown_impl_is_one_line_without_traceback():
     assert proc.returncode != 0
     assert "ERROR: unknown implementation 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_flakes_compares_verdicts(tmp_path):
+    from conformance import flakes
+
+    junit = tmp_path / "j.xml"
+    junit.write_text('<testsuites><testsuite><testcase classname="t" name="a"/>'
+                     '<testcase classname="t" name="b"><failure message="x"/></testcase>'
+                     '<testcase classname="t" name="c"><skipped type="pytest.xfail" message="y"/></testcase>'
+                     '</testsuite></testsuites>')
+    assert flakes.verdicts(junit) == {"t::a": "passed", "t::b": "failure", "t::c": "xfailed"}
+    runs = [{"a": "passed", "b": "failure"}, {"a": "passed", "b": "passed"}, {"a": "passed"}]
+    assert flakes.changed_verdicts(runs) == {"b": ["failure", "passed", "absent"]}
+
+
+@pytest.mark.parametrize("args", [["flakes", "--runs", "0"], ["selfcheck", "-j", "x"], ["selfcheck", "--only"]])
+def test_bad_numbers_and_missing_values(args):
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_selfcheck_unknown_mutation_is_one_line():
+    proc = run_cli("selfcheck", "--impl", "keras3:numpy", "--only", "no-such-mutation")
+    assert proc.returncode == 2
+    assert "no mutation called no-such-mutation" in proc.stderr and proc.stderr.count("\n") == 1

@@ -1,0 +1,233 @@
+"""Mutation testing of the installed Keras: would the suite notice if Keras changed?
+
+For each mutation in ``fixtures/mutations/<catalogue>.toml`` (an exact text
+replacement in one source file), a shadow copy of the installed package is
+made in a temporary directory (real directories, every file a symlink to the
+original except the mutated one), put first on ``PYTHONPATH``, and the
+conformance suite runs against it in its own process.  The mutation is
+
+* **killed** when the run fails (the first case that failed is reported),
+* **survived** when the run passes (unless the catalogue documents it as
+  ``equivalent``: no observable behaviour changes),
+* **stale** when its text is not in the installed version (not counted),
+* **timeout** when the run exceeds the per-mutant limit (counted as killed).
+
+The unmutated run must pass first, or nothing is scored.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from conformance import FIXTURES, impls
+
+MUTATIONS_DIR = FIXTURES / "mutations"
+TEMPLATES = Path(__file__).resolve().parents[1] / "tests" / "test_conformance.py"
+#: catalogue file per implementation family / variant: the package it mutates.
+CATALOGUES = {"keras": "keras3", "tf_keras": "tf_keras"}
+
+
+class SelfcheckError(Exception):
+    """The selfcheck cannot run; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Mutation:
+    id: str
+    topic: str
+    description: str
+    file: str
+    find: str
+    replace: str
+    occurrence: int | None = None  # replace only the n-th occurrence (1-based)
+    backends: tuple[str, ...] = ()  # empty: every backend
+    equivalent: str = ""  # why a survivor changes no observable behaviour
+
+
+@dataclass
+class Outcome:
+    id: str
+    description: str
+    status: str  # killed | survived | equivalent | stale | timeout
+    killed_by: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    detail: str = ""
+
+
+def load_catalogue(path: Path) -> tuple[str, list[Mutation]]:
+    """The package name and mutations of a catalogue file; errors are one line."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise SelfcheckError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SelfcheckError(f"{path} is not valid TOML: {exc}") from None
+    package = data.get("package")
+    if not isinstance(package, str):
+        raise SelfcheckError(f"{path}: missing top-level package = \"...\"")
+    mutations, seen = [], set()
+    for n, entry in enumerate(data.get("mutation", []), start=1):
+        try:
+            m = Mutation(**{**entry, "backends": tuple(entry.get("backends", ()))})
+        except TypeError as exc:
+            raise SelfcheckError(f"{path.name} mutation #{n}: {exc}") from None
+        if m.id in seen:
+            raise SelfcheckError(f"{path.name}: mutation {m.id} is declared twice")
+        if m.find == m.replace:
+            raise SelfcheckError(f"{path.name}: mutation {m.id} replaces its text by itself")
+        seen.add(m.id)
+        mutations.append(m)
+    return package, mutations
+
+
+def apply(text: str, m: Mutation) -> str | None:
+    """``text`` with the mutation applied, or None when its ``find`` text is absent (stale)."""
+    count = text.count(m.find)
+    if count == 0 or (m.occurrence is not None and m.occurrence > count):
+        return None
+    if m.occurrence is None:
+        return text.replace(m.find, m.replace)
+    start = -1
+    for _ in range(m.occurrence):
+        start = text.index(m.find, start + 1)
+    return text[:start] + m.replace + text[start + len(m.find):]
+
+
+def package_dir(package: str) -> Path:
+    """Where ``package`` is installed, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SelfcheckError(f"package {package!r} is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def shadow_copy(source: Path, root: Path, package: str, mutation: Mutation) -> Path | None:
+    """A copy of ``source`` under ``root/package`` with ``mutation`` applied; None if stale.
+
+    Directories are real; files are symlinks to the originals except the mutated one.
+    """
+    target_file = source / mutation.file
+    try:
+        original = target_file.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    mutated = apply(original, mutation)
+    if mutated is None:
+        return None
+    dest = root / package
+    shutil.copytree(source, dest, symlinks=True, copy_function=os.symlink,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    patched = dest / mutation.file
+    patched.unlink()
+    patched.write_text(mutated, encoding="utf-8")
+    return dest
+
+
+def run_suite(impl_id: str, pythonpath: Path | None, timeout: float, keyword: str | None = None,
+              first_failure: bool = True) -> tuple[int | None, list[str], str]:
+    """Run the conformance suite in a new process; (exit code or None on timeout, failed case IDs, tail)."""
+    with tempfile.TemporaryDirectory(prefix="selfcheck-run-") as tmp:
+        json_path = Path(tmp) / "results.json"
+        cmd = [sys.executable, "-m", "pytest", str(TEMPLATES), "--impl", impl_id, "-q", "--no-header",
+               "-p", "no:cacheprovider", "-p", "no:randomly", "--conformance-json", str(json_path)]
+        if first_failure:
+            cmd.append("-x")
+        if keyword:
+            cmd += ["-k", keyword]
+        env = dict(os.environ)
+        if pythonpath is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
+        try:
+            proc = subprocess.run(cmd, cwd=TEMPLATES.parents[1], env=env, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return None, [], "timed out"
+        failed = []
+        if json_path.exists():
+            failed = [r["id"] for r in json.loads(json_path.read_text())["results"] if r["status"] == "fail"]
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+        return proc.returncode, failed, tail
+
+
+def check_mutation(m: Mutation, impl_id: str, source: Path, package: str, timeout: float,
+                   keyword: str | None) -> Outcome:
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"selfcheck-{m.id}-") as tmp:
+        if shadow_copy(source, Path(tmp), package, m) is None:
+            return Outcome(m.id, m.description, "stale", detail=f"text not found in {m.file}")
+        code, failed, tail = run_suite(impl_id, Path(tmp), timeout, keyword)
+    seconds = round(time.monotonic() - start, 1)
+    if code is None:
+        return Outcome(m.id, m.description, "timeout", seconds=seconds, detail=f"over {timeout:g} s")
+    if code == 0:
+        status = "equivalent" if m.equivalent else "survived"
+        return Outcome(m.id, m.description, status, seconds=seconds, detail=m.equivalent)
+    detail = "" if failed else f"exit {code}: {tail}"
+    return Outcome(m.id, m.description, "killed", failed, seconds, detail)
+
+
+def applicable(mutations: list[Mutation], backend: str, only: list[str] | None) -> list[Mutation]:
+    chosen = [m for m in mutations if not m.backends or backend in m.backends]
+    if only:
+        unknown = set(only) - {m.id for m in mutations}
+        if unknown:
+            raise SelfcheckError(f"no mutation called {', '.join(sorted(unknown))}")
+        chosen = [m for m in chosen if m.id in only]
+    return chosen
+
+
+def score(outcomes: list[Outcome]) -> tuple[int, int, float]:
+    """(killed, counted, score): timeouts count as killed; stale and equivalent are not counted."""
+    killed = sum(o.status in ("killed", "timeout") for o in outcomes)
+    counted = killed + sum(o.status == "survived" for o in outcomes)
+    return killed, counted, (killed / counted if counted else 1.0)
+
+
+def selfcheck(impl_id: str, jobs: int = 2, timeout: float = 300.0, only: list[str] | None = None,
+              keyword: str | None = None, report: Callable[[str], None] = print) -> list[Outcome]:
+    """Run the baseline, then every applicable mutation; returns their outcomes."""
+    spec = impls.check_available(impl_id)
+    variant_package = "keras" if spec.family == "keras3" else "tf_keras"
+    if spec.family == "keras2" and importlib.util.find_spec("tf_keras") is None:
+        raise SelfcheckError("selfcheck for keras2 needs the tf_keras package (no catalogue for Keras 2.15)")
+    package, mutations = load_catalogue(MUTATIONS_DIR / f"{CATALOGUES[variant_package]}.toml")
+    chosen = applicable(mutations, spec.backend, only)
+    source = package_dir(package)
+    report(f"selfcheck {impl_id}: {len(chosen)} mutations of {source}, {jobs} at a time")
+    code, failed, tail = run_suite(impl_id, None, timeout, keyword, first_failure=False)
+    if code != 0:
+        raise SelfcheckError(f"the unmutated suite does not pass on {impl_id} (exit {code}, failed: "
+                             f"{', '.join(failed) or tail}); fix that first")
+    report("baseline: the unmutated suite passes")
+    outcomes: list[Outcome] = []
+
+    def one(m: Mutation) -> Outcome:
+        outcome = check_mutation(m, impl_id, source, package, timeout, keyword)
+        outcomes.append(outcome)
+        by = f" by {outcome.killed_by[0]}" if outcome.killed_by else ""
+        report(f"[{len(outcomes)}/{len(chosen)}] {outcome.status:<10} {m.id}{by} ({outcome.seconds:g} s)"
+               + (f" — {outcome.detail}" if outcome.detail and outcome.status != "killed" else ""))
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(one, chosen))
+    return results
+
+
+def to_json(impl_id: str, outcomes: list[Outcome]) -> str:
+    killed, counted, value = score(outcomes)
+    return json.dumps({"impl": impl_id, "killed": killed, "counted": counted, "score": value,
+                       "mutations": [asdict(o) for o in outcomes]}, indent=2) + "\n"
