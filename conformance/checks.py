@@ -37,6 +37,12 @@ def summarise(value: Any, digits: int = 7) -> Any:
     return value
 
 
+def brief(value: Any, limit: int = 240) -> str:
+    """``repr(value)``, cut to ``limit`` characters for failure messages."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 @dataclass
 class Check:
     """One comparison: ``passed`` is whether ``observed`` agrees with ``expected``."""
@@ -46,10 +52,11 @@ class Check:
     observed: Any
     passed: bool
     how: str = "equal"  # how they were compared, e.g. "rtol=1e-6" or "z-test alpha=1e-6"
+    kind: str = "exact"  # exact | numeric (compared with a tolerance) | statistical (a test on random draws)
 
     def describe(self) -> str:
         mark = "ok  " if self.passed else "FAIL"
-        return f"{mark} {self.name}: expected {self.expected!r}, observed {self.observed!r} ({self.how})"
+        return f"{mark} {self.name}: expected {brief(self.expected)}, observed {brief(self.observed)} ({self.how})"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,8 +81,12 @@ class Checks:
         expected, observed = summarise(expected), summarise(observed)
         return self._add(Check(name, expected, observed, expected == observed))
 
-    def close(self, name: str, expected: Any, observed: Any, *, rtol: float, atol: float = 0.0) -> bool:
-        """``|observed - expected| <= atol + rtol·|expected|`` elementwise, shapes equal."""
+    def close(self, name: str, expected: Any, observed: Any, *, rtol: float, atol: float = 0.0,
+              kind: str = "numeric") -> bool:
+        """``|observed - expected| <= atol + rtol·|expected|`` elementwise, shapes equal.
+
+        ``kind="statistical"`` marks a comparison of statistics of random draws.
+        """
         exp = np.asarray(expected, dtype=np.float64)
         obs = np.asarray(observed, dtype=np.float64)
         ok = exp.shape == obs.shape and bool(np.allclose(obs, exp, rtol=rtol, atol=atol))
@@ -85,7 +96,7 @@ class Checks:
         elif not ok:
             err = np.max(np.abs(obs - exp))
             how += f"; max abs error {err:.3g}"
-        return self._add(Check(name, summarise(exp), summarise(obs), ok, how))
+        return self._add(Check(name, summarise(exp), summarise(obs), ok, how, kind))
 
     def record(self, name: str, expected: Any, observed: Any, passed: bool, how: str) -> bool:
         """A comparison whose rule ``how`` the caller applied itself (``passed``)."""
@@ -103,7 +114,7 @@ class Checks:
         z = (float(sample_mean) - mean) / (std / np.sqrt(n))
         p = float(2 * stats.norm.sf(abs(z)))
         how = f"z-test n={n}, z={z:.2f}, p={p:.3g}, false-alarm probability alpha={alpha:g}"
-        return self._add(Check(name, summarise(mean), summarise(float(sample_mean)), p >= alpha, how))
+        return self._add(Check(name, summarise(mean), summarise(float(sample_mean)), p >= alpha, how, "statistical"))
 
     def ks_test(self, name: str, samples: np.ndarray, dist, *, alpha: float, target: str) -> bool:
         """Kolmogorov–Smirnov goodness of fit of ``samples`` to the frozen ``scipy.stats`` ``dist``.
@@ -116,13 +127,14 @@ class Checks:
                f"p={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}")
         expected = {"mean": float(f"{dist.mean():.3g}"), "std": float(f"{dist.std():.3g}")}
         observed = {"mean": float(f"{samples.mean():.3g}"), "std": float(f"{samples.std():.3g}")}
-        return self._add(Check(name, expected, observed, result.pvalue >= alpha, how))
+        return self._add(Check(name, expected, observed, result.pvalue >= alpha, how, "statistical"))
 
     def binomial_test(self, name: str, successes: int, trials: int, p: float, *, alpha: float, what: str) -> bool:
         """Exact two-sided binomial test that ``successes`` of ``trials`` happen with probability ``p``."""
         result = stats.binomtest(int(successes), int(trials), p)
         how = f"binomial test of {what}, n={trials}, p-value={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}"
-        return self._add(Check(name, summarise(p), summarise(successes / trials), result.pvalue >= alpha, how))
+        return self._add(Check(name, summarise(p), summarise(successes / trials), result.pvalue >= alpha, how,
+                               "statistical"))
 
     def note(self, name: str, value: Any) -> None:
         """An observation for the report that is not compared with anything."""

@@ -72,6 +72,26 @@ def build_parser() -> Parser:
     sc.add_argument("-k", dest="keyword", metavar="EXPR", help="run only the cases matching this pytest -k expression")
     sc.add_argument("--out", type=Path, metavar="FILE", help="also write the outcomes as JSON to FILE")
 
+    fp = sub.add_parser(
+        "fingerprint", help="record every case's observed behaviour on one implementation (JSON)",
+        description="Run the suite on one implementation and write its behaviour fingerprint: each case's "
+        "observed values, verdict and notes, plus the environment. Compare two with `diff`.",
+    )
+    fp.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
+                    help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
+    fp.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the fingerprint")
+
+    df = sub.add_parser(
+        "diff", help="compare two fingerprints: what behaviour changed",
+        description="List every case whose behaviour differs between OLD and NEW (grouped by topic, old and new "
+        "value side by side), cases added or removed, and environment differences.",
+        epilog="Exit status: 0 nothing changed, 1 something changed, 2 bad input.",
+    )
+    df.add_argument("old", type=Path, metavar="OLD.json")
+    df.add_argument("new", type=Path, metavar="NEW.json")
+    df.add_argument("--format", choices=["md", "html", "json"], default="md", help="report format (default md)")
+    df.add_argument("--out", type=Path, metavar="FILE", help="write the report to FILE instead of the terminal")
+
     fl = sub.add_parser(
         "flakes", help="run the whole test suite N times in random orders and report verdicts that change",
         description="Run pytest on tests/ N times, each in a different random order (pytest-randomly), every "
@@ -202,7 +222,7 @@ def cmd_selfcheck(args) -> int:
     from conformance import selfcheck
 
     if args.out is not None:
-        check_writable(args.out.parent if str(args.out.parent) else Path("."))
+        check_writable(args.out.parent)
     try:
         impl_id = impls.resolve_id(args.impl)
         outcomes = selfcheck.selfcheck(impl_id, args.jobs, args.timeout, args.only, args.keyword,
@@ -219,6 +239,44 @@ def cmd_selfcheck(args) -> int:
     if args.out is not None:
         reports.write_atomic(args.out, selfcheck.to_json(impl_id, outcomes))
     return EXIT_UNEXPECTED if survivors else EXIT_OK
+
+
+def cmd_fingerprint(args) -> int:
+    from conformance import fingerprint
+
+    check_writable(args.out.parent)
+    try:
+        impl_id = impls.resolve_id(args.impl)
+        impls.check_available(impl_id)
+    except impls.ImplError as exc:
+        raise UsageError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="keras-conformance-") as tmp:
+        run = run_one(impl_id, None, Path(tmp))
+    if run is None:
+        print(f"keras-conformance: the run on {impl_id} ended without results; no fingerprint written", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    reports.write_atomic(args.out, fingerprint.dumps(fingerprint.from_run(run)))
+    print(f"fingerprint of {impl_id}: {args.out}")
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    from conformance import fingerprint
+
+    if args.out is not None:
+        check_writable(args.out.parent)
+    try:
+        old, new = fingerprint.load(args.old), fingerprint.load(args.new)
+    except fingerprint.FingerprintError as exc:
+        raise UsageError(str(exc)) from None
+    d = fingerprint.diff(old, new)
+    text = fingerprint.render(d, args.format)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        reports.write_atomic(args.out, text)
+        print(f"{len(d['changed'])} case(s) changed; report: {args.out}")
+    return EXIT_UNEXPECTED if fingerprint.has_changes(d) else EXIT_OK
 
 
 def cmd_flakes(args) -> int:
@@ -246,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        return {"run": cmd_run, "selfcheck": cmd_selfcheck, "flakes": cmd_flakes}[args.command](args)
+        commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff,
+                    "selfcheck": cmd_selfcheck, "flakes": cmd_flakes}
+        return commands[args.command](args)
     except UsageError as exc:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from conformance import FIXTURES
-from conformance.checks import Check
+from conformance.checks import Check, brief
 
 EXPECTATIONS_DIR = FIXTURES / "expectations"
 REQUIRED = ("case", "check", "observed", "reason", "evidence")
@@ -155,19 +155,19 @@ def judge(checks: list[Check], divergences: list[Divergence]) -> Verdict:
         elif check.passed:
             problems.append(
                 f"recorded divergence no longer happens: {d.check!r} now gives the expected "
-                f"{check.observed!r}; remove it from {d.file}"
+                f"{brief(check.observed)}; remove it from {d.file}"
             )
         elif not same(d.observed, check.observed):
             problems.append(
-                f"diverges differently than recorded: {d.check!r} gives {check.observed!r}, "
-                f"{d.file} recorded {d.observed!r} (expected {check.expected!r})"
+                f"diverges differently than recorded: {d.check!r} gives {brief(check.observed)}, "
+                f"{d.file} recorded {brief(d.observed)} (expected {brief(check.expected)})"
             )
         else:
             held.append(d)
     for check in checks:
         if not check.passed and check.name not in covered:
             problems.append(
-                f"{check.name}: expected {check.expected!r}, observed {check.observed!r} ({check.how})"
+                f"{check.name}: expected {brief(check.expected)}, observed {brief(check.observed)} ({check.how})"
             )
     if problems:
         return Verdict("fail", problems, held)

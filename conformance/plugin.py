@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conformance import cases as case_registry
-from conformance import expectations, impls
+from conformance import expectations, fingerprint, impls
 from conformance.reports import write_atomic
 from conformance.runner import CaseResult, run_case
 
@@ -40,6 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"(default: ${impls.ENV_VAR}, else {impls.DEFAULT_IMPL})",
     )
     group.addoption(
+        "--baseline", dest="conformance_baseline", default=None, metavar="FILE",
+        help="fail every case whose behaviour differs from this fingerprint (keras-conformance fingerprint)",
+    )
+    group.addoption(
         "--conformance-json", dest="conformance_json", default=None, metavar="FILE",
         help="write every case's checks and verdict to FILE (JSON), as keras-conformance run does",
     )
@@ -48,8 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class ConformanceState:
     """Per-process state: the chosen implementation, its divergences, the results seen."""
 
-    def __init__(self, impl_id: str, divergences: list[expectations.Divergence]):
+    def __init__(self, impl_id: str, divergences: list[expectations.Divergence], baseline: dict | None = None):
         self.impl_id = impl_id
+        self.baseline = baseline
         self.spec = impls.IMPLS[impl_id]
         self.divergences = divergences
         self.results: list[dict] = []  # filled in the controlling process only
@@ -78,9 +83,11 @@ def pytest_configure(config: pytest.Config) -> None:
         divergences = expectations.load_all()
         variants = {"tf_keras", "tensorflow.keras", "keras"}
         expectations.validate(divergences, {c.id for c in case_registry.all_cases()}, set(impls.IMPLS), variants)
-    except (impls.ImplError, expectations.ExpectationsError) as exc:
+        baseline_file = config.getoption("conformance_baseline")
+        baseline = fingerprint.load(Path(baseline_file)) if baseline_file else None
+    except (impls.ImplError, expectations.ExpectationsError, fingerprint.FingerprintError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = ConformanceState(impl_id, divergences)
+    state = ConformanceState(impl_id, divergences, baseline)
     config.stash[STATE] = state
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
 
@@ -108,6 +115,8 @@ class Verifier:
     def __call__(self, case: case_registry.Case) -> CaseResult:
         result = run_case(case, self.state.adapter, self.state.divergences_for(case.id))
         self.node.user_properties.append((RESULT_KEY, json.dumps(result.to_json())))
+        if self.state.baseline is not None:
+            self.compare_with_baseline(case, result)
         if result.status == "skip":
             pytest.skip(result.skip_reason)
         if result.status == "fail":
@@ -115,6 +124,18 @@ class Verifier:
         if result.status == "divergence":
             pytest.xfail(f"recorded divergence: {result.divergence_reason()}")
         return result
+
+
+    def compare_with_baseline(self, case: case_registry.Case, result: CaseResult) -> None:
+        old = self.state.baseline["cases"].get(case.id)
+        if old is None:
+            pytest.fail(f"{case.id}: not in the baseline fingerprint (a new case? regenerate the baseline)", pytrace=False)
+        changes = fingerprint.compare_case(old, fingerprint.case_entry(result.to_json()))
+        if changes:
+            env = self.state.baseline["environment"]
+            lines = [f"{case.id}: behaviour differs from the baseline ({env.get('impl')}, keras {env.get('keras')}):"]
+            lines += [f"  {c['what']}: baseline {c['old']!r}, now {c['new']!r}" for c in changes]
+            pytest.fail("\n".join(lines), pytrace=False)
 
 
 @pytest.fixture

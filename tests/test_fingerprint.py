@@ -1,0 +1,119 @@
+"""Fingerprints and their diff: stable, tolerant to noise, strict about behaviour, safe on bad input."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conformance import fingerprint
+from conformance.fingerprint import FingerprintError
+
+
+def result(checks, status="pass", notes=None):
+    return {"id": "c1", "topic": "dropout", "description": "d", "status": status, "checks": checks,
+            "notes": notes or {}, "skip_reason": ""}
+
+
+def check(name, observed, kind="exact", passed=True, expected=None):
+    return {"name": name, "expected": expected, "observed": observed, "passed": passed, "how": "", "kind": kind}
+
+
+RUN = {"impl": "keras3:jax", "environment": {"keras": "3.15.1", "numpy": "2.4"},
+       "results": [result([check("count", 121), check("loss", 1.0, "numeric"),
+                           check("fit", {"mean": 0.1}, "statistical", expected={"mean": 0.0})])]}
+
+
+def test_statistical_noise_and_float_rounding_do_not_show():
+    old = fingerprint.from_run(RUN)
+    run = copy.deepcopy(RUN)
+    run["results"][0]["checks"][1]["observed"] = 1.0 + 1e-6
+    run["results"][0]["checks"][2]["observed"] = {"mean": 0.2}
+    new = fingerprint.from_run(run)
+    assert not fingerprint.has_changes(fingerprint.diff(old, new))
+
+
+def test_behaviour_changes_show_with_old_and_new():
+    old = fingerprint.from_run(RUN)
+    run = copy.deepcopy(RUN)
+    run["results"][0]["checks"][0]["observed"] = 120
+    run["results"][0]["checks"][2]["passed"] = False
+    run["results"][0]["status"] = "fail"
+    d = fingerprint.diff(old, fingerprint.from_run(run))
+    changes = {c["what"]: (c["old"], c["new"]) for c in d["changed"]["c1"]["changes"]}
+    assert changes["count"] == (121, 120)
+    assert changes["verdict"] == ("pass", "fail")
+    assert changes["fit"][1]["consistent"] is False
+    md = fingerprint.render(d, "md")
+    assert "## dropout" in md and "| count | 121 | 120 |" in md
+    assert "<td class='new'><code>120</code></td>" in fingerprint.render(d, "html")
+
+
+def test_added_removed_and_environment():
+    old = fingerprint.from_run(RUN)
+    new = copy.deepcopy(old)
+    new["cases"]["c2"] = new["cases"].pop("c1")
+    new["environment"]["keras"] = "3.16.0"
+    d = fingerprint.diff(old, new)
+    assert (d["added"], d["removed"]) == (["c2"], ["c1"])
+    assert d["environment"] == {"keras": ["3.15.1", "3.16.0"]}
+
+
+def test_dump_is_stable_under_reordering():
+    run = copy.deepcopy(RUN)
+    run["results"].append(result([check("x", 1)]) | {"id": "c0"})
+    reordered = copy.deepcopy(run)
+    reordered["results"].reverse()
+    assert fingerprint.dumps(fingerprint.from_run(run)) == fingerprint.dumps(fingerprint.from_run(reordered))
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot read"),
+    ('{"format": "keras-conformance-fingerprint", "cases": {', "not valid JSON"),
+    ('{"some": "other json"}', "not a keras-conformance fingerprint"),
+    ('{"format": "keras-conformance-fingerprint", "format_version": 99, "cases": {}, "environment": {}}',
+     "format version 99"),
+])
+def test_bad_files_are_one_line(tmp_path, content, message):
+    path = tmp_path / "fp.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(FingerprintError, match=message) as info:
+        fingerprint.load(path)
+    assert "\n" not in str(info.value)
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True)
+
+
+def test_diff_exit_codes_and_no_partial_output(tmp_path):
+    a, b, bad = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "bad.json"
+    fp = fingerprint.from_run(RUN)
+    a.write_text(fingerprint.dumps(fp))
+    fp["cases"]["c1"]["behaviour"]["count"]["value"] = 7
+    b.write_text(fingerprint.dumps(fp))
+    bad.write_text(fingerprint.dumps(fp)[:40])
+    assert cli("diff", str(a), str(a)).returncode == 0
+    out = tmp_path / "report.html"
+    proc = cli("diff", str(a), str(b), "--format", "html", "--out", str(out))
+    assert proc.returncode == 1 and out.read_text().startswith("<!doctype html>")
+    out2 = tmp_path / "never.md"
+    proc = cli("diff", str(a), str(bad), "--out", str(out2))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "truncated?" in proc.stderr
+    assert not out2.exists()
+    assert json.loads(cli("diff", str(a), str(b), "--format", "json").stdout)["changed"]
+
+
+def test_numeric_tolerance_is_relative_to_the_largest_value():
+    assert fingerprint._same("numeric", {"mean": 5e-9, "std": 0.7}, {"mean": -5e-9, "std": 0.7})
+    assert not fingerprint._same("numeric", {"mean": 0.01, "std": 0.7}, {"mean": 0.0, "std": 0.7})
+    assert not fingerprint._same("numeric", [1.0, 2.0], [1.0, 2.1])
+    assert fingerprint._same("exact", "runs", "runs") and not fingerprint._same("exact", [1], [2])
+
+
+def test_summaries_compare_whatever_their_key_order():
+    a = {"shape": [2], "mean": 1.0, "std": 2.0}
+    b = json.loads(json.dumps(a, sort_keys=True))
+    assert fingerprint._same("numeric", a, b)
