@@ -92,6 +92,19 @@ def build_parser() -> Parser:
     df.add_argument("--format", choices=["md", "html", "json"], default="md", help="report format (default md)")
     df.add_argument("--out", type=Path, metavar="FILE", help="write the report to FILE instead of the terminal")
 
+    br = sub.add_parser(
+        "bench-report", help="turn pytest-benchmark JSON into a Markdown table and plots",
+        description="Write benchmarks.md (median, IQR, samples/s, GFLOP/s, %% of the measured ceiling, ratio to "
+        "the raw-framework baseline) and PNG plots into DIR; with --compare, the change of each median.",
+        epilog="Exit status: 0 written (with --compare: and no slowdown beyond the threshold), 1 a slowdown, "
+        "2 bad input.",
+    )
+    br.add_argument("results", type=Path, metavar="RESULTS.json", help="written by pytest --benchmark-json")
+    br.add_argument("--compare", type=Path, metavar="OLD.json", help="an earlier run to compare medians with")
+    br.add_argument("--threshold", type=float, default=0.1, metavar="F",
+                    help="flag medians slower by more than this fraction (default 0.1)")
+    br.add_argument("--out", type=Path, default=Path("bench-report"), metavar="DIR", help="default bench-report/")
+
     fl = sub.add_parser(
         "flakes", help="run the whole test suite N times in random orders and report verdicts that change",
         description="Run pytest on tests/ N times, each in a different random order (pytest-randomly), every "
@@ -279,6 +292,25 @@ def cmd_diff(args) -> int:
     return EXIT_UNEXPECTED if fingerprint.has_changes(d) else EXIT_OK
 
 
+def cmd_bench_report(args) -> int:
+    from conformance import benchreport
+
+    check_writable(args.out)
+    try:
+        paths = benchreport.report(args.results, args.out, args.compare, args.threshold)
+        slower = []
+        if args.compare is not None:
+            changes = benchreport.compare(benchreport.load(args.compare), benchreport.load(args.results))
+            slower = [k for k, change in changes.items() if change > args.threshold]
+    except benchreport.BenchReportError as exc:
+        raise UsageError(str(exc)) from None
+    print("bench-report: " + ", ".join(str(p) for p in paths))
+    if slower:
+        print(f"bench-report: {len(slower)} benchmark(s) slower by more than {args.threshold:.0%}")
+        return EXIT_UNEXPECTED
+    return EXIT_OK
+
+
 def cmd_flakes(args) -> int:
     from conformance import flakes
 
@@ -304,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff,
+        commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff, "bench-report": cmd_bench_report,
                     "selfcheck": cmd_selfcheck, "flakes": cmd_flakes}
         return commands[args.command](args)
     except UsageError as exc:

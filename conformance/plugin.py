@@ -44,6 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail every case whose behaviour differs from this fingerprint (keras-conformance fingerprint)",
     )
     group.addoption(
+        "--benchmarks", dest="conformance_benchmarks", action="store_true",
+        help="also run the benchmark group (marker 'benchmark'; skipped otherwise, and under xdist)",
+    )
+    group.addoption(
         "--conformance-json", dest="conformance_json", default=None, metavar="FILE",
         help="write every case's checks and verdict to FILE (JSON), as keras-conformance run does",
     )
@@ -105,6 +109,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for c in case_registry.all_cases()
     ]
     metafunc.parametrize("case", params)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("conformance_benchmarks"):
+        return
+    skip = pytest.mark.skip(reason="benchmarks run only with --benchmarks (and without -n)")
+    for item in items:
+        if "benchmark" in item.keywords:
+            item.add_marker(skip)
 
 
 class Verifier:

@@ -1,0 +1,168 @@
+"""``keras-conformance bench-report``: pytest-benchmark JSON → Markdown table and plots.
+
+Rows are workload × call path; columns the median and IQR of the timed
+rounds, samples/s, GFLOP/s, the fraction of the ceiling (the measured matmul
+rate of the same run; on an accelerator the roofline bound
+``max(FLOPs/peak, bytes/bandwidth)`` over the measured time where a bandwidth
+was recorded) and the ratio to the raw-framework baseline of the same
+workload.  With ``--compare OLD.json``, the change of each median, flagging
+slowdowns beyond a threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conformance.reports import write_atomic
+
+
+class BenchReportError(Exception):
+    """A results file is missing, corrupt or not pytest-benchmark's; the message is one line."""
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    """The benchmarks of a pytest-benchmark JSON file, each with its extra_info."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BenchReportError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BenchReportError(f"{path} is not valid JSON ({exc}); truncated?") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise BenchReportError(f"{path} is not a pytest-benchmark results file (no 'benchmarks' list)")
+    try:
+        return load_rows(data)
+    except ValueError as exc:
+        raise BenchReportError(f"{path}: {exc}") from None
+
+
+def load_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per benchmark: its extra_info with the median, IQR and rounds of its timings."""
+    rows = []
+    for b in data["benchmarks"]:
+        info, stats = b.get("extra_info", {}), b.get("stats", {})
+        if "workload" not in info or "median" not in stats or "iqr" not in stats:
+            raise ValueError(f"benchmark {b.get('name')!r} lacks keras-conformance extra_info or stats")
+        rows.append({"name": b["name"], **info, "median": stats["median"], "iqr": stats["iqr"],
+                     "rounds": stats.get("rounds")})
+    if not rows:
+        raise ValueError("holds no benchmarks")
+    return rows
+
+
+def key(row: dict[str, Any]) -> tuple:
+    return (row["impl"], row["workload"], row["call_path"], row["batch"], bool(row.get("training")))
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    peaks = {r["impl"]: r["flops"] / r["median"] for r in rows if r["workload"] == "matmul-peak"}
+    raw = {(r["impl"], r["workload"], r["batch"]): r["median"] for r in rows if r["call_path"] == "raw"}
+    out = []
+    for r in sorted(rows, key=key):
+        gflops = r["flops"] / r["median"] / 1e9
+        peak = peaks.get(r["impl"])
+        bound = r["flops"] / peak if peak else None
+        if peak and r.get("bandwidth"):
+            bound = max(bound, r["bytes"] / r["bandwidth"])
+        base = raw.get((r["impl"], r["workload"], r["batch"]))
+        out.append(r | {
+            "samples_per_s": r["batch"] / r["median"],
+            "gflops": gflops,
+            "of_ceiling": (bound / r["median"]) if bound else None,
+            "vs_raw": (r["median"] / base) if base else None,
+        })
+    return out
+
+
+def fmt_time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def markdown(rows: list[dict[str, Any]], changes: dict | None = None, threshold: float = 0.1) -> str:
+    env = rows[0]
+    lines = ["# keras-conformance benchmarks", "",
+             f"Device: {env.get('device')}; dtype {env.get('dtype')} ({env.get('precision')}). "
+             "Median and IQR of the timed rounds; compilation and warm-up are outside them "
+             "(first call shown separately). % of ceiling: the time the FLOPs would take at this run's "
+             "measured matmul rate, over the measured time. vs raw: median over the raw-framework baseline's.",
+             "", "| workload | impl | call path | batch | median | IQR | first call | samples/s | GFLOP/s "
+             "| % of ceiling | vs raw |" + (" change |" if changes else ""),
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if changes else "")]
+    for r in table_rows(rows):
+        path = r["call_path"] + (" (training)" if r.get("training") else "")
+        cells = [r["workload"], r["impl"], path, str(r["batch"]), fmt_time(r["median"]), fmt_time(r["iqr"]),
+                 fmt_time(r["first_call_s"]), f"{r['samples_per_s']:.3g}", f"{r['gflops']:.3g}",
+                 f"{100 * r['of_ceiling']:.1f} %" if r["of_ceiling"] is not None else "—",
+                 f"{r['vs_raw']:.2f}×" if r["vs_raw"] is not None else "—"]
+        if changes:
+            change = changes.get(key(r))
+            mark = " **slower**" if change is not None and change > threshold else ""
+            cells.append(f"{100 * change:+.1f} %{mark}" if change is not None else "new")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[tuple, float]:
+    """Relative change of each median (new/old − 1), for benchmarks present in both."""
+    before = {key(r): r["median"] for r in old}
+    return {key(r): r["median"] / before[key(r)] - 1.0 for r in new if key(r) in before}
+
+
+def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    layer_rows = [r for r in rows if r["workload"].startswith("layer-")]
+    if layer_rows:
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for name in sorted({(r["impl"], r["workload"]) for r in layer_rows}):
+            pts = sorted((r["batch"], r["median"]) for r in layer_rows if (r["impl"], r["workload"]) == name)
+            ax.plot([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker="o", label=f"{name[1]} ({name[0]})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size (samples)")
+        ax.set_ylabel("median time per forward pass (ms)")
+        ax.set_title("Single layers, eager call, width 512")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written.append(save(fig, out / "time-vs-batch.png"))
+        plt.close(fig)
+    ratio_rows = [r for r in table_rows(rows) if r["vs_raw"] is not None and r["call_path"] != "raw"]
+    if ratio_rows:
+        fig, ax = plt.subplots(figsize=(8, 5))
+        labels = [f"{r['workload']}\n{r['call_path']}\n{r['impl']}" for r in ratio_rows]
+        ax.bar(range(len(ratio_rows)), [r["vs_raw"] for r in ratio_rows], color="tab:blue")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(ratio_rows)), labels, fontsize=7)
+        ax.set_yscale("log")
+        ax.set_ylabel("median time / raw-framework baseline (×, log scale)")
+        ax.set_title("Keras overhead per call path (1 = the raw framework)")
+        fig.tight_layout()
+        written.append(save(fig, out / "overhead-vs-raw.png"))
+        plt.close(fig)
+    return written
+
+
+def save(fig, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+    return path
+
+
+def report(results: Path, out: Path, old: Path | None = None, threshold: float = 0.1) -> list[Path]:
+    rows = load(results)
+    changes = compare(load(old), rows) if old is not None else None
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "benchmarks.md"
+    write_atomic(md, markdown(rows, changes, threshold))
+    return [md, *plots(rows, out)]
