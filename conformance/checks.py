@@ -8,6 +8,7 @@ are kept JSON-serialisable: numbers, strings, lists, dicts, booleans.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,6 +36,12 @@ def summarise(value: Any, digits: int = 7) -> Any:
     if isinstance(value, float):
         return float(f"{value:.{digits}g}")
     return value
+
+
+def error_text(exc: BaseException) -> str:
+    """'TypeName: first line of the message', with memory addresses masked so it compares across runs."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return re.sub(r" at 0x[0-9a-fA-F]+", " at 0x…", f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 
 def brief(value: Any, limit: int = 240) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.cases import Case
-from conformance.checks import Check, Checks
+from conformance.checks import Check, Checks, error_text
 from conformance.expectations import Divergence, Verdict, judge
 
 
@@ -72,9 +72,8 @@ def run_case(case: Case, adapter, divergences: list[Divergence]) -> CaseResult:
         case.run(adapter, checks)
     except Exception as exc:  # an implementation that raises is a result, not a crash
         frame = traceback.extract_tb(exc.__traceback__)[-1]
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         checks.items.append(
-            Check("error", "no exception", f"{type(exc).__name__}: {message}", False,
+            Check("error", "no exception", error_text(exc), False,
                   f"raised at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}")
         )
     if not checks.items:

@@ -39,3 +39,11 @@ def test_summarise_rounds_arrays_and_keeps_plain_values():
     assert summarise(np.float32(0.1)) == 0.1
     assert summarise(np.array([[1.0, 2.0]], dtype=np.float32)) == [[1.0, 2.0]]
     assert summarise({"a": (1, "x")}) == {"a": [1, "x"]}
+
+
+def test_error_text_masks_addresses():
+    from conformance.checks import error_text
+
+    exc = ValueError("Received: regularizer=<function f at 0x7ff90bebcf40>\nmore")
+    assert error_text(exc) == "ValueError: Received: regularizer=<function f at 0x…>"
+    assert error_text(KeyError()) == "KeyError"

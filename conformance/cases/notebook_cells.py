@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from conformance import FIXTURES, oracles
+from conformance.checks import error_text
 from conformance.cases import Case, add
 from conformance.cases.notebook import dropout_distribution, parse_summary_totals
 
@@ -103,8 +104,8 @@ def describe_error(cell: Cell, exc: BaseException) -> str:
         if frame.filename == cell.filename and 1 <= frame.lineno <= len(lines):
             where = f" at `{lines[frame.lineno - 1].strip()}`"
             break
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}{where}: {message}"
+    kind, _, message = error_text(exc).partition(": ")
+    return f"{kind}{where}: {message}"
 
 
 def check_result(kind: str, value: Any, checks) -> None:
