@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from conformance import __version__, impls, reports
@@ -170,10 +171,11 @@ def run_one(impl_id: str, keyword: str | None, workdir: Path) -> dict | None:
     if keyword:
         cmd += ["-k", keyword]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    start = time.monotonic()
     subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL)
     if not json_path.exists():
         return None
-    return json.loads(json_path.read_text())
+    return json.loads(json_path.read_text()) | {"seconds": round(time.monotonic() - start, 1)}
 
 
 def print_matrix(report: dict) -> None:

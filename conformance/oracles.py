@@ -249,3 +249,17 @@ def squared_dropout_sum_moments(n: int, rate: float) -> tuple[float, float]:
     mean_y2 = n * var_z
     e_y4 = n * m4_z + 3 * n * (n - 1) * var_z**2
     return mean_y2, float(np.sqrt(e_y4 - mean_y2**2))
+
+
+def alpha_dropout_moments(rate: float) -> tuple[float, float]:
+    """E[y²] and E[y⁴] of AlphaDropout's output for a standard normal input (E[y] = 0).
+
+    y = a·x + b with probability 1 − rate, and c = a·α′ + b otherwise, so
+    E[y²] = (1 − r)(a² + b²) + r·c² (= 1 by the choice of a and b) and
+    E[y⁴] = (1 − r)(3a⁴ + 6a²b² + b⁴) + r·c⁴.
+    """
+    a, b = alpha_dropout_affine(rate)
+    c = a * ALPHA_PRIME + b
+    m2 = (1 - rate) * (a**2 + b**2) + rate * c**2
+    m4 = (1 - rate) * (3 * a**4 + 6 * a**2 * b**2 + b**4) + rate * c**4
+    return m2, m4

@@ -43,6 +43,7 @@ def combine(runs: list[dict[str, Any]], unavailable: dict[str, str] | None = Non
         "implementations": [r["impl"] for r in runs],
         "unavailable": unavailable or {},
         "environments": {r["impl"]: r["environment"] for r in runs},
+        "seconds": {r["impl"]: r.get("seconds") for r in runs},
         "results": {r["impl"]: r["results"] for r in runs},
     }
 
@@ -79,12 +80,14 @@ def cell_text(result: dict[str, Any] | None) -> str:
 def markdown(report: dict[str, Any]) -> str:
     impls, rows = matrix(report)
     out = ["# keras-conformance report", ""]
-    out.append("| implementation | versions | device |")
-    out.append("|---|---|---|")
+    out.append("| implementation | versions | device | wall time of the run |")
+    out.append("|---|---|---|---:|")
     for impl in impls:
         env = dict(report["environments"][impl])
         device = env.pop("device", "")
-        out.append(f"| `{impl}` | {', '.join(f'{k} {v}' for k, v in env.items())} | {device} |")
+        seconds = report.get("seconds", {}).get(impl)
+        wall = f"{seconds:g} s" if seconds is not None else "—"
+        out.append(f"| `{impl}` | {', '.join(f'{k} {v}' for k, v in env.items())} | {device} | {wall} |")
     for impl, why in report["unavailable"].items():
         out.append(f"| `{impl}` | not run: {why} | |")
     out += ["", "## Matrix", "", "| case | " + " | ".join(f"`{i}`" for i in impls) + " |"]

@@ -59,3 +59,16 @@ def test_dropout_distribution_matches_simulation():
 
 def test_on_lattice_tolerance_and_single_value():
     assert oracles.on_lattice(np.array([1.0, 1.0 + 1e-9, 1.1]), np.array([1.0])).tolist() == [True, True, False]
+
+
+def test_alpha_dropout_keeps_unit_variance_and_matches_simulation():
+    rate = 0.2
+    m2, m4 = oracles.alpha_dropout_moments(rate)
+    assert m2 == pytest.approx(1.0)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=400_000)
+    keep = rng.random(x.size) >= rate
+    a, b = oracles.alpha_dropout_affine(rate)
+    y = a * np.where(keep, x, oracles.ALPHA_PRIME) + b
+    assert y.mean() == pytest.approx(0.0, abs=0.01)
+    assert np.mean(y**4) == pytest.approx(m4, rel=0.02)

@@ -177,7 +177,7 @@ def gaussian_noise(k, checks):
 
 @case("dropout-alpha-dropout", "dropout",
       "AlphaDropout(0.2) maps kept x to a·x + b and dropped units to a·α′ + b, drops a fraction 0.2, "
-      "and keeps mean 0 and variance 1 of a standard normal input", source=SOURCE)
+      "and keeps mean 0 and variance 1 of a standard normal input (z-tests)", source=SOURCE)
 def alpha_dropout(k, checks):
     rate = 0.2
     x = np.random.default_rng(10).normal(0.0, 1.0, size=(200, 500)).astype(np.float32)
@@ -189,7 +189,10 @@ def alpha_dropout(k, checks):
     checks.true("kept units are a·x + b", kept_ok, f"a={a:.6g}, b={b:.6g}")
     checks.binomial_test("dropped fraction", int(dropped.sum()), dropped.size, rate, alpha=FALSE_ALARM,
                          what=f"units equal to a·α′ + b = {dropped_value:.6g}")
-    checks.close("mean and variance", [0.0, 1.0], [y.mean(), y.var()], rtol=0, atol=0.02, kind="statistical")
+    m2, m4 = oracles.alpha_dropout_moments(rate)
+    checks.z_test("output mean", y.mean(), y.size, 0.0, np.sqrt(m2), alpha=FALSE_ALARM)
+    checks.z_test("output second moment (variance about 0)", np.mean(y**2), y.size, m2, np.sqrt(m4 - m2**2),
+                  alpha=FALSE_ALARM)
 
 
 # -- The training flag through the call paths ----------------------------------------------------
