@@ -100,7 +100,8 @@ def build_parser() -> Parser:
         epilog="Exit status: 0 written (with --compare: and no slowdown beyond the threshold), 1 a slowdown, "
         "2 bad input.",
     )
-    br.add_argument("results", type=Path, metavar="RESULTS.json", help="written by pytest --benchmark-json")
+    br.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json",
+                    help="written by pytest --benchmark-json (several: one per implementation)")
     br.add_argument("--compare", type=Path, metavar="OLD.json", help="an earlier run to compare medians with")
     br.add_argument("--threshold", type=float, default=0.1, metavar="F",
                     help="flag medians slower by more than this fraction (default 0.1)")
@@ -302,7 +303,8 @@ def cmd_bench_report(args) -> int:
         paths = benchreport.report(args.results, args.out, args.compare, args.threshold)
         slower = []
         if args.compare is not None:
-            changes = benchreport.compare(benchreport.load(args.compare), benchreport.load(args.results))
+            new_rows = [row for path in args.results for row in benchreport.load(path)]
+            changes = benchreport.compare(benchreport.load(args.compare), new_rows)
             slower = [k for k, change in changes.items() if change > args.threshold]
     except benchreport.BenchReportError as exc:
         raise UsageError(str(exc)) from None
