@@ -20,7 +20,6 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,6 +307,41 @@ class Adapter:
             return f"unknown ({type(exc).__name__})"
         return "cpu"
 
+    def accelerator_info(self) -> dict[str, str]:
+        """Name, driver and runtime versions of the accelerator the backend uses; empty on CPU."""
+        info: dict[str, str] = {}
+        try:
+            if self.spec.backend == "torch":
+                import torch
+
+                if torch.cuda.is_available():
+                    info = {"accelerator": torch.cuda.get_device_name(0), "cuda": str(torch.version.cuda)}
+            elif self.spec.backend == "jax":
+                import jax
+
+                dev = jax.devices()[0]
+                if dev.platform != "cpu":
+                    info = {"accelerator": dev.device_kind, "platform_version": dev.client.platform_version}
+            elif self.spec.backend == "tensorflow":
+                import tensorflow as tf
+
+                gpus = tf.config.list_physical_devices("GPU")
+                if gpus:
+                    details = tf.config.experimental.get_device_details(gpus[0])
+                    build = tf.sysconfig.get_build_info()
+                    info = {"accelerator": details.get("device_name", gpus[0].name),
+                            "cuda": str(build.get("cuda_version")), "cudnn": str(build.get("cudnn_version"))}
+            if info:
+                import subprocess
+
+                driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                        capture_output=True, text=True, timeout=10)
+                if driver.returncode == 0:
+                    info["driver"] = driver.stdout.strip().splitlines()[0]
+        except Exception as exc:  # informational only
+            info["accelerator_error"] = type(exc).__name__
+        return info
+
     def describe(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.versions().items())
         return f"{self.id} — {parts}; device {self.device()}"
@@ -328,13 +362,3 @@ def load(impl_id: str) -> Adapter:
     spec = check_available(impl_id)
     _loaded = Adapter(spec)
     return _loaded
-
-
-def environment() -> dict[str, Any]:
-    """Platform facts for reports, without importing any framework."""
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "argv": " ".join(sys.argv[:1]),
-    }

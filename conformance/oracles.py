@@ -263,3 +263,17 @@ def alpha_dropout_moments(rate: float) -> tuple[float, float]:
     m2 = (1 - rate) * (a**2 + b**2) + rate * c**2
     m4 = (1 - rate) * (3 * a**4 + 6 * a**2 * b**2 + b**4) + rate * c**4
     return m2, m4
+
+
+def masked_batch_moments(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and biased variance per channel (last axis) over the positions where ``mask`` is true.
+
+    ``mask`` has the input's shape without the channel axis (a sequence mask).
+    """
+    x = np.asarray(x, np.float64)
+    w = np.broadcast_to(np.asarray(mask, np.float64)[..., None], x.shape)
+    axes = tuple(range(x.ndim - 1))
+    count = w.sum(axis=axes)
+    mean = (w * x).sum(axis=axes) / count
+    var = (w * (x - mean) ** 2).sum(axis=axes) / count
+    return mean, var

@@ -111,6 +111,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("case", params)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """pytest-benchmark's machine_info: add the implementation, its versions and the device it runs on."""
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        adapter = state.adapter
+        machine_info["keras_conformance"] = {"impl": adapter.id, **adapter.versions(), "device": adapter.device(),
+                                             **adapter.accelerator_info()}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("conformance_benchmarks"):
         return

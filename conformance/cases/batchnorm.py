@@ -227,6 +227,26 @@ def gamma_beta_regularizers(k, checks):
     checks.close("layer.losses (sorted)", expected, observed, rtol=1e-5)
 
 
+@case("batchnorm-masked-statistics", "batchnorm",
+      "with a sequence mask, training mode normalises with the mean and biased variance of the unmasked "
+      "positions only, and the moving statistics move towards those", source=SOURCE)
+def masked_statistics(k, checks):
+    shape = (4, 6, 3)
+    layer = k.keras.layers.BatchNormalization(momentum=0.5)
+    layer.build(shape)
+    gamma, beta, _, _ = channel_params(11, 3)
+    layer.set_weights([gamma, beta, np.zeros(3, np.float32), np.ones(3, np.float32)])
+    x = sample(12, shape)
+    mask = np.random.default_rng(13).random(shape[:2]) < 0.6
+    y = k.to_numpy(layer(x, training=True, mask=k.tensor(mask)))
+    mean, var = oracles.masked_batch_moments(x, mask)
+    expected = gamma * (x - mean) / np.sqrt(var + layer.epsilon) + beta
+    checks.close("output at unmasked positions", expected[mask], y[mask], rtol=RTOL, atol=ATOL)
+    moving_mean, moving_var = (k.to_numpy(w) for w in layer.get_weights()[2:])
+    checks.close("moving mean", oracles.moving_average(np.zeros(3), mean, 0.5), moving_mean, rtol=1e-4, atol=1e-5)
+    checks.close("moving variance", oracles.moving_average(np.ones(3), var, 0.5), moving_var, rtol=1e-4, atol=1e-5)
+
+
 def register_gradients(name, shape, axis):
     @case(f"batchnorm-gradients-{name}", "batchnorm",
           f"in training mode on {shape}, axis={axis}: gradients w.r.t. input, gamma and beta equal the analytic ones",
