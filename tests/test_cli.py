@@ -84,3 +84,47 @@ def test_selfcheck_unknown_mutation_is_one_line():
     proc = run_cli("selfcheck", "--impl", "keras3:numpy", "--only", "no-such-mutation")
     assert proc.returncode == 2
     assert "no mutation called no-such-mutation" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_pytest_with_missing_baseline_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--baseline", str(tmp_path / "none.json"),
+                           "tests/test_checks.py"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "ERROR: cannot read" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_pytest_with_corrupt_expectations_is_one_line(tmp_path):
+    fixtures = tmp_path / "fixtures"
+    (fixtures / "expectations").mkdir(parents=True)
+    (fixtures / "expectations" / "keras3.toml").write_text("[[divergence]\n")
+    env = dict(os.environ, CONFORMANCE_FIXTURES=str(fixtures))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/test_checks.py"], capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode != 0 and "is not valid TOML" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("command", [["fingerprint", "--impl", "keras3:numpy", "--out"],
+                                     ["diff", "fixtures/baselines/keras3-jax.json",
+                                      "fixtures/baselines/keras3-jax.json", "--out"],
+                                     ["bench-report", "missing.json", "--out"]])
+def test_unwritable_outputs_are_one_line(tmp_path, command):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = run_cli(*command, str(blocker / "sub" / "out"))
+    assert proc.returncode == 2 and "cannot write" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_interrupted_run_writes_no_report(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "report"
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--impl", "keras3:numpy", "--out",
+                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted; no report written" in stderr
+    assert "Traceback" not in stderr
+    assert not any(p.name in ("report.md", "report.json", "junit.xml") for p in out.glob("*"))
