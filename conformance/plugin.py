@@ -45,7 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--benchmarks", dest="conformance_benchmarks", action="store_true",
-        help="also run the benchmark group (marker 'benchmark'; skipped otherwise, and under xdist)",
+        help="also run the benchmark group (marker 'benchmark'; skipped otherwise). Run it without -n: "
+        "pytest-benchmark does not time under xdist",
     )
     group.addoption(
         "--conformance-json", dest="conformance_json", default=None, metavar="FILE",
