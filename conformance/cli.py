@@ -65,8 +65,7 @@ def build_parser() -> Parser:
         "suite against it, and report which mutations the suite kills. The unmutated suite must pass first.",
         epilog="Exit status: 0 every counted mutation killed, 1 a mutation survived, 2 bad usage.",
     )
-    sc.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
-                    help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
+    add_impl_option(sc)
     sc.add_argument("-j", "--jobs", type=positive_int, default=2, metavar="N", help="mutants run in parallel (default 2)")
     sc.add_argument("--timeout", type=positive_int, default=300, metavar="S", help="seconds per mutant (default 300)")
     sc.add_argument("--only", action="append", metavar="MUTATION", help="run only this mutation (repeatable)")
@@ -78,8 +77,7 @@ def build_parser() -> Parser:
         description="Run the suite on one implementation and write its behaviour fingerprint: each case's "
         "observed values, verdict and notes, plus the environment. Compare two with `diff`.",
     )
-    fp.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
-                    help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
+    add_impl_option(fp)
     fp.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the fingerprint")
 
     df = sub.add_parser(
@@ -113,11 +111,16 @@ def build_parser() -> Parser:
         "second run under pytest -n 2, and list every test whose verdict is not the same in all runs.",
         epilog="Exit status: 0 no verdict changed, 1 some did, 2 bad usage.",
     )
-    fl.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
-                    help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
+    add_impl_option(fl)
     fl.add_argument("--runs", type=positive_int, default=10, metavar="N", help="number of runs (default 10)")
     fl.add_argument("-k", dest="keyword", metavar="EXPR", help="only tests matching this pytest -k expression")
     return parser
+
+
+def add_impl_option(parser: argparse.ArgumentParser) -> None:
+    """The one-implementation --impl option of selfcheck, fingerprint and flakes."""
+    parser.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
+                        help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
 
 
 def positive_int(text: str) -> int:

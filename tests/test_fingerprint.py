@@ -117,3 +117,12 @@ def test_summaries_compare_whatever_their_key_order():
     a = {"shape": [2], "mean": 1.0, "std": 2.0}
     b = json.loads(json.dumps(a, sort_keys=True))
     assert fingerprint._same("numeric", a, b)
+
+
+def test_baselines_hold_exactly_the_registered_cases():
+    """Adding or removing a case means regenerating the baselines (README: Upgrade checks)."""
+    from conformance import FIXTURES, cases
+
+    registered = {c.id for c in cases.all_cases()}
+    for path in sorted((FIXTURES / "baselines").glob("*.json")):
+        assert set(fingerprint.load(path)["cases"]) == registered, f"{path.name} is out of date"

@@ -93,35 +93,31 @@ def check_distribution(k, checks, initializer, shape, dist, target: str, bound: 
         checks.true("within bounds", np.max(np.abs(values)) <= bound * (1 + 1e-6), f"every |value| <= {bound:.6g}")
 
 
-def register_family(slug, cls, scale, mode, distribution, shape, shape_name):
+def register_variance_scaling_case(case_id, description, make, shape, scale, mode, distribution):
+    """A case drawing ``make(keras.initializers)`` on ``shape`` and testing it against VarianceScaling's law."""
     dist = oracles.variance_scaling_distribution(shape, scale, mode, distribution)
     bound = dist.support()[1]
 
-    @case(f"init-{slug}-{shape_name}", "init",
-          f"{cls} on a {shape_name} kernel {shape} draws {distribution} with variance {scale}/{mode}",
-          source=SOURCE)
+    @case(case_id, "init", description, source=SOURCE)
     def run(k, checks):
-        initializer = getattr(k.keras.initializers, cls)(seed=1234)
-        check_distribution(k, checks, initializer, shape, dist,
+        check_distribution(k, checks, make(k.keras.initializers), shape, dist,
                            f"{distribution} variance {scale}/{mode} of {shape}", bound if np.isfinite(bound) else None)
 
 
 for _slug, (_cls, _scale, _mode, _distribution) in VARIANCE_SCALING_FAMILY.items():
-    register_family(_slug, _cls, _scale, _mode, _distribution, DENSE_SHAPE, "dense")
-    register_family(_slug, _cls, _scale, _mode, _distribution, CONV_SHAPE, "conv2d")
+    for _shape, _shape_name in ((DENSE_SHAPE, "dense"), (CONV_SHAPE, "conv2d")):
+        register_variance_scaling_case(
+            f"init-{_slug}-{_shape_name}",
+            f"{_cls} on a {_shape_name} kernel {_shape} draws {_distribution} with variance {_scale}/{_mode}",
+            lambda inits, cls=_cls: getattr(inits, cls)(seed=1234), _shape, _scale, _mode, _distribution)
 
 
 def register_variance_scaling(mode, distribution, shape, shape_name, scale=2.5):
-    dist = oracles.variance_scaling_distribution(shape, scale, mode, distribution)
-    bound = dist.support()[1]
-
-    @case(f"init-variance-scaling-{mode}-{distribution}-{shape_name}", "init",
-          f"VarianceScaling(scale={scale}, mode={mode}, distribution={distribution}) on {shape}",
-          source=SOURCE)
-    def run(k, checks):
-        initializer = k.keras.initializers.VarianceScaling(scale=scale, mode=mode, distribution=distribution, seed=99)
-        check_distribution(k, checks, initializer, shape, dist, f"{distribution} variance {scale}/{mode} of {shape}",
-                           bound if np.isfinite(bound) else None)
+    register_variance_scaling_case(
+        f"init-variance-scaling-{mode}-{distribution}-{shape_name}",
+        f"VarianceScaling(scale={scale}, mode={mode}, distribution={distribution}) on {shape}",
+        lambda inits: inits.VarianceScaling(scale=scale, mode=mode, distribution=distribution, seed=99),
+        shape, scale, mode, distribution)
 
 
 for _mode in ("fan_in", "fan_out", "fan_avg"):
