@@ -11,11 +11,10 @@ slowdowns beyond a threshold.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from conformance.reports import write_atomic
+from conformance.files import read_json, write_atomic
 
 
 class BenchReportError(Exception):
@@ -24,12 +23,7 @@ class BenchReportError(Exception):
 
 def load(path: Path) -> list[dict[str, Any]]:
     """The benchmarks of a pytest-benchmark JSON file, each with its extra_info."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BenchReportError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BenchReportError(f"{path} is not valid JSON ({exc}); truncated?") from None
+    data = read_json(path, BenchReportError)
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise BenchReportError(f"{path} is not a pytest-benchmark results file (no 'benchmarks' list)")
     try:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from conformance import __version__, impls, reports
+from conformance.files import write_atomic
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -256,7 +257,7 @@ def cmd_selfcheck(args) -> int:
     for o in survivors:
         print(f"SURVIVED {o.id}: {o.description}")
     if args.out is not None:
-        reports.write_atomic(args.out, selfcheck.to_json(impl_id, outcomes))
+        write_atomic(args.out, selfcheck.to_json(impl_id, outcomes))
     return EXIT_UNEXPECTED if survivors else EXIT_OK
 
 
@@ -274,7 +275,7 @@ def cmd_fingerprint(args) -> int:
     if run is None:
         print(f"keras-conformance: the run on {impl_id} ended without results; no fingerprint written", file=sys.stderr)
         return EXIT_UNEXPECTED
-    reports.write_atomic(args.out, fingerprint.dumps(fingerprint.from_run(run)))
+    write_atomic(args.out, fingerprint.dumps(fingerprint.from_run(run)))
     print(f"fingerprint of {impl_id}: {args.out}")
     return EXIT_OK
 
@@ -293,7 +294,7 @@ def cmd_diff(args) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        reports.write_atomic(args.out, text)
+        write_atomic(args.out, text)
         print(f"{len(d['changed'])} case(s) changed; report: {args.out}")
     return EXIT_UNEXPECTED if fingerprint.has_changes(d) else EXIT_OK
 

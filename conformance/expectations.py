@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from conformance import FIXTURES
 from conformance.checks import Check, brief
+from conformance.files import read_toml
 
 EXPECTATIONS_DIR = FIXTURES / "expectations"
 REQUIRED = ("case", "check", "observed", "reason", "evidence")
@@ -58,13 +58,7 @@ class Divergence:
 
 
 def load_file(path: Path, family: str) -> list[Divergence]:
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ExpectationsError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ExpectationsError(f"{path} is not valid TOML: {exc}") from None
+    data = read_toml(path, ExpectationsError)
     unknown_keys = set(data) - {"divergence"}
     if unknown_keys:
         raise ExpectationsError(f"{path}: unknown top-level key(s) {sorted(unknown_keys)}; expected [[divergence]]")

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from conformance.files import read_json
+
 
 FORMAT = "keras-conformance-fingerprint"
 FORMAT_VERSION = 1
@@ -105,17 +107,7 @@ def dumps(fp: dict[str, Any]) -> str:
 
 def load(path: Path) -> dict[str, Any]:
     """Read and validate a fingerprint; any problem is one line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FingerprintError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise FingerprintError(f"{path} is not a text file") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FingerprintError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); truncated?") from None
+    data = read_json(path, FingerprintError)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FingerprintError(f"{path} is not a keras-conformance fingerprint")
     if data.get("format_version") != FORMAT_VERSION:

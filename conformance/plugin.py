@@ -18,7 +18,7 @@ import pytest
 
 from conformance import cases as case_registry
 from conformance import expectations, fingerprint, impls
-from conformance.reports import write_atomic
+from conformance.files import write_atomic
 from conformance.runner import CaseResult, run_case
 
 MARKERS = {

@@ -9,30 +9,14 @@ renamed, so a reader never sees half a report.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from conformance.files import write_atomic
+
 FORMAT_VERSION = 1
 SYMBOL = {"pass": "pass", "divergence": "divergence", "fail": "FAIL", "skip": "skip", None: "—"}
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that ``path`` is either untouched or complete."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make reports private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def combine(runs: list[dict[str, Any]], unavailable: dict[str, str] | None = None) -> dict[str, Any]:

@@ -25,13 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from conformance import FIXTURES, impls
+from conformance.files import read_toml
 
 MUTATIONS_DIR = FIXTURES / "mutations"
 TEMPLATES = Path(__file__).resolve().parents[1] / "tests" / "test_conformance.py"
@@ -68,13 +68,7 @@ class Outcome:
 
 def load_catalogue(path: Path) -> tuple[str, list[Mutation]]:
     """The package name and mutations of a catalogue file; errors are one line."""
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise SelfcheckError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SelfcheckError(f"{path} is not valid TOML: {exc}") from None
+    data = read_toml(path, SelfcheckError)
     package = data.get("package")
     if not isinstance(package, str):
         raise SelfcheckError(f"{path}: missing top-level package = \"...\"")

@@ -117,14 +117,16 @@ def test_unwritable_outputs_are_one_line(tmp_path, command):
 
 def test_interrupted_run_writes_no_report(tmp_path):
     import signal
-    import time
 
     out = tmp_path / "report"
     proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--impl", "keras3:numpy", "--out",
-                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    for line in proc.stdout:  # interrupt once the implementation's run has started, not on a timer
+        if line.startswith("=== [1/1]"):
+            break
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted; no report written" in stderr
     assert "Traceback" not in stderr
     assert not any(p.name in ("report.md", "report.json", "junit.xml") for p in out.glob("*"))

@@ -17,7 +17,6 @@ import contextlib
 import io
 import os
 import sys
-import tomllib
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 
 from conformance import FIXTURES, oracles
 from conformance.checks import error_text
+from conformance.files import read_toml
 from conformance.cases import Case, add
 from conformance.cases.notebook import dropout_distribution, parse_summary_totals
 
@@ -58,8 +58,7 @@ class CellRun:
 
 
 def load_cells(path=CELLS_FILE) -> list[Cell]:
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
+    data = read_toml(path, ValueError)
     return [Cell(**{**entry, "code": entry["code"].rstrip("\n")}) for entry in data["cell"]]
 
 
