@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from conformance import __version__, impls, reports
+from conformance import __version__, children, impls, reports
 from conformance.files import write_atomic
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
@@ -177,7 +176,7 @@ def run_one(impl_id: str, keyword: str | None, workdir: Path) -> dict | None:
         cmd += ["-k", keyword]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.monotonic()
-    subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL)
+    children.run(cmd, cwd=REPO_ROOT, env=env)
     if not json_path.exists():
         return None
     return json.loads(json_path.read_text()) | {"seconds": round(time.monotonic() - start, 1)}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable
+
+from conformance import children
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 
@@ -65,8 +66,7 @@ def hunt(impl_id: str, runs: int, keyword: str | None = None,
                 cmd += ["-n", "2"]
             if keyword:
                 cmd += ["-k", keyword]
-            proc = subprocess.run(cmd, cwd=TESTS.parent, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                  env=dict(os.environ))
+            proc = children.run(cmd, cwd=TESTS.parent, capture_output=True, text=True, env=dict(os.environ))
             if not junit.exists():
                 tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
                 raise FlakesError(f"run {i} produced no results: {tail[0]}")

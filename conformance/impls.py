@@ -66,8 +66,9 @@ IMPLS: dict[str, ImplSpec] = {
             env={"KERAS_BACKEND": "torch"},
         ),
         ImplSpec(
-            "keras3:numpy", "keras3", "numpy", ("keras",),
-            "pip install 'keras>=3'",
+            # Keras's NumPy backend imports JAX for its fft and nn ops.
+            "keras3:numpy", "keras3", "numpy", ("keras", "jax"),
+            "pip install 'keras-conformance[jax]'",
             supports_training=False,
             env={"KERAS_BACKEND": "numpy"},
         ),
@@ -360,5 +361,9 @@ def load(impl_id: str) -> Adapter:
             )
         return _loaded
     spec = check_available(impl_id)
-    _loaded = Adapter(spec)
+    try:
+        _loaded = Adapter(spec)
+    except ImportError as exc:  # a dependency of the framework itself is missing or broken
+        what = f"module {exc.name!r} is missing" if isinstance(exc, ModuleNotFoundError) and exc.name else str(exc)
+        raise ImplError(f"{spec.id} cannot be imported: {what}; {spec.install}") from None
     return _loaded

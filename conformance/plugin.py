@@ -84,7 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     try:
         impl_id = impls.resolve_id(config.getoption("conformance_impl"))
-        impls.check_available(impl_id)
+        if not (config.option.help or config.option.version):
+            impls.load(impl_id)  # fail here, in one line, rather than in every test
         divergences = expectations.load_all()
         variants = {"tf_keras", "tensorflow.keras", "keras"}
         expectations.validate(divergences, {c.id for c in case_registry.all_cases()}, set(impls.IMPLS), variants)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from conformance import FIXTURES, impls
+from conformance import FIXTURES, children, impls
 from conformance.files import read_toml
 
 MUTATIONS_DIR = FIXTURES / "mutations"
@@ -145,8 +145,8 @@ def run_suite(impl_id: str, pythonpath: Path | None, timeout: float, keyword: st
         if pythonpath is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
         try:
-            proc = subprocess.run(cmd, cwd=TEMPLATES.parents[1], env=env, capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            proc = children.run(cmd, cwd=TEMPLATES.parents[1], env=env, capture_output=True, text=True,
+                                timeout=timeout)
         except subprocess.TimeoutExpired:
             return None, [], "timed out"
         failed = []
@@ -216,8 +216,14 @@ def selfcheck(impl_id: str, jobs: int = 2, timeout: float = 300.0, only: list[st
                + (f" — {outcome.detail}" if outcome.detail and outcome.status != "killed" else ""))
         return outcome
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         results = list(pool.map(one, chosen))
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        children.stop_all()
+        raise
+    pool.shutdown()
     return results
 
 

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -46,6 +47,19 @@ def test_missing_framework_says_how_to_install(monkeypatch):
         impls.check_available("keras3:jax")
 
 
+def test_broken_framework_install_is_one_line(tmp_path):
+    """A framework that is installed but fails to import stops pytest with one line, not one failure per test."""
+    broken = tmp_path / "site" / "jax"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ModuleNotFoundError('No module named jaxlib', name='jaxlib')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"), CONFORMANCE_IMPL="")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--impl", "keras3:jax", "tests/test_checks.py"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    assert "ERROR: keras3:jax cannot be imported: module 'jaxlib' is missing;" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
 def test_unknown_impl_from_environment(monkeypatch):
     monkeypatch.setenv(impls.ENV_VAR, "keras9")
     with pytest.raises(impls.ImplError, match="unknown implementation 'keras9'"):
@@ -81,7 +95,7 @@ def test_bad_numbers_and_missing_values(args):
 
 
 def test_selfcheck_unknown_mutation_is_one_line():
-    proc = run_cli("selfcheck", "--impl", "keras3:numpy", "--only", "no-such-mutation")
+    proc = run_cli("selfcheck", "--impl", impls.DEFAULT_IMPL, "--only", "no-such-mutation")
     assert proc.returncode == 2
     assert "no mutation called no-such-mutation" in proc.stderr and proc.stderr.count("\n") == 1
 
@@ -104,7 +118,7 @@ def test_pytest_with_corrupt_expectations_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
-@pytest.mark.parametrize("command", [["fingerprint", "--impl", "keras3:numpy", "--out"],
+@pytest.mark.parametrize("command", [["fingerprint", "--impl", impls.DEFAULT_IMPL, "--out"],
                                      ["diff", "fixtures/baselines/keras3-jax.json",
                                       "fixtures/baselines/keras3-jax.json", "--out"],
                                      ["bench-report", "missing.json", "--out"]])
@@ -115,18 +129,39 @@ def test_unwritable_outputs_are_one_line(tmp_path, command):
     assert proc.returncode == 2 and "cannot write" in proc.stderr and proc.stderr.count("\n") == 1
 
 
-def test_interrupted_run_writes_no_report(tmp_path):
+@pytest.mark.parametrize("moment", ["=== [1/1]", "%]"], ids=["as-the-run-starts", "mid-run"])
+def test_interrupted_run_writes_no_report(tmp_path, moment):
+    """SIGINT to the CLI alone, as its pytest child starts or once it has reported progress."""
     import signal
 
     out = tmp_path / "report"
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--impl", "keras3:numpy", "--out",
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--impl", impls.DEFAULT_IMPL, "--out",
                              str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    for line in proc.stdout:  # interrupt once the implementation's run has started, not on a timer
-        if line.startswith("=== [1/1]"):
+    for line in proc.stdout:  # interrupt on what the run prints, not on a timer
+        if moment in line:
             break
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=120)  # returns only once the pytest child has closed the pipes too
     assert proc.returncode == 130 and "interrupted; no report written" in stderr
     assert "Traceback" not in stderr
     assert not any(p.name in ("report.md", "report.json", "junit.xml") for p in out.glob("*"))
+
+
+def test_interrupted_parent_stops_its_child(tmp_path):
+    """SIGINT sent to the parent alone still ends the child it runs (conformance.children)."""
+    import signal
+
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    parent = f"import sys; from conformance import children; children.run([sys.executable, '-c', {child!r}])"
+    proc = subprocess.Popen([sys.executable, "-c", parent], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert "KeyboardInterrupt" in stderr
+    child_pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # reaped: no such process any more
+        os.kill(child_pid, 0)

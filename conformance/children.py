@@ -1,0 +1,104 @@
+"""Child processes that end with their parent.
+
+The CLI runs pytest in child processes (one per implementation, per mutant,
+per flake-hunting run).  An interrupt of the parent -- Ctrl-C, or SIGINT sent
+to the parent alone -- must reach every child and wait for it, so that no
+child goes on running, and writing, after the parent has cleaned up.
+
+``run`` is ``subprocess.run`` with that guarantee.  While the child is being
+created, SIGINT is only recorded, and acted on once the parent holds the
+child's handle: an interrupt cannot fall between the fork and that moment.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+from typing import Any
+
+GRACE_SECONDS = 30.0  # how long an interrupted child may take to stop before it is killed
+
+_live: set[subprocess.Popen] = set()
+_lock = threading.Lock()
+
+
+def _start(cmd: list[str], kwargs: dict[str, Any]) -> subprocess.Popen:
+    """Popen(cmd), registered as live; an interrupt while it starts is re-raised once it is registered."""
+    if threading.current_thread() is not threading.main_thread():
+        proc = subprocess.Popen(cmd, **kwargs)  # Python delivers SIGINT to the main thread only
+        with _lock:
+            _live.add(proc)
+        return proc
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    try:
+        proc = subprocess.Popen(cmd, **kwargs)
+        with _lock:
+            _live.add(proc)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        _stop(proc)
+        with _lock:
+            _live.discard(proc)
+        raise KeyboardInterrupt
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Interrupt ``proc``, give it GRACE_SECONDS to finish, then kill it."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+def stop_all() -> None:
+    """Interrupt every child still running, wait GRACE_SECONDS, kill those left.
+
+    For the main thread when it is interrupted while worker threads wait on
+    children: each worker goes on draining its child's output.
+    """
+    with _lock:
+        live = list(_live)
+    for proc in live:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in live:
+        try:
+            proc.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(cmd: list[str], *, capture_output: bool = False, timeout: float | None = None,
+        **kwargs: Any) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, ...)``, with stdin closed, that never leaves the child running.
+
+    On ``timeout`` the child is killed and ``subprocess.TimeoutExpired`` raised;
+    on KeyboardInterrupt it is interrupted in turn and waited for, then the
+    interrupt goes on.
+    """
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    if capture_output:
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    proc = _start(cmd, kwargs)
+    try:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+    finally:
+        with _lock:
+            _live.discard(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
