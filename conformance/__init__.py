@@ -8,5 +8,15 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-#: Golden data and expectations; a checkout keeps them beside the package.
-FIXTURES = Path(os.environ.get("CONFORMANCE_FIXTURES", Path(__file__).resolve().parents[1] / "fixtures"))
+
+def _fixtures() -> Path:
+    """A checkout keeps fixtures/ beside the package; an installed wheel inside it (conformance/fixtures)."""
+    if "CONFORMANCE_FIXTURES" in os.environ:
+        return Path(os.environ["CONFORMANCE_FIXTURES"])
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "fixtures"
+    return checkout if (checkout / "expectations").is_dir() else here / "fixtures"
+
+
+#: Golden data, expectations, baselines and mutation catalogues.
+FIXTURES = _fixtures()

@@ -2,8 +2,9 @@
 
 The CLI runs pytest in child processes (one per implementation, per mutant,
 per flake-hunting run).  An interrupt of the parent -- Ctrl-C, or SIGINT sent
-to the parent alone -- must reach every child and wait for it, so that no
-child goes on running, and writing, after the parent has cleaned up.
+to the parent alone -- must end every child, and the parent must wait for
+it, so that no child goes on running, and writing, after the parent has
+cleaned up.
 
 ``run`` is ``subprocess.run`` with that guarantee.  While the child is being
 created, SIGINT is only recorded, and acted on once the parent holds the
@@ -47,10 +48,15 @@ def _start(cmd: list[str], kwargs: dict[str, Any]) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """Interrupt ``proc``, give it GRACE_SECONDS to finish, then kill it."""
+    """Terminate ``proc``, give it GRACE_SECONDS to finish, then kill it.
+
+    SIGTERM, not SIGINT: the child's results are discarded anyway, and a
+    Python child interrupted while still importing would print a traceback.
+    (Ctrl-C in a terminal reaches the child directly, as SIGINT.)
+    """
     if proc.poll() is not None:
         return
-    proc.send_signal(signal.SIGINT)
+    proc.terminate()
     try:
         proc.communicate(timeout=GRACE_SECONDS)
     except subprocess.TimeoutExpired:
@@ -59,7 +65,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def stop_all() -> None:
-    """Interrupt every child still running, wait GRACE_SECONDS, kill those left.
+    """Terminate every child still running, wait GRACE_SECONDS, kill those left.
 
     For the main thread when it is interrupted while worker threads wait on
     children: each worker goes on draining its child's output.
@@ -68,7 +74,7 @@ def stop_all() -> None:
         live = list(_live)
     for proc in live:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.terminate()
     for proc in live:
         try:
             proc.wait(timeout=GRACE_SECONDS)
@@ -81,8 +87,8 @@ def run(cmd: list[str], *, capture_output: bool = False, timeout: float | None =
     """``subprocess.run(cmd, ...)``, with stdin closed, that never leaves the child running.
 
     On ``timeout`` the child is killed and ``subprocess.TimeoutExpired`` raised;
-    on KeyboardInterrupt it is interrupted in turn and waited for, then the
-    interrupt goes on.
+    on KeyboardInterrupt it is terminated and waited for, then the interrupt
+    goes on.
     """
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     if capture_output:

@@ -17,12 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance import __version__, children, impls, reports
+from conformance import __version__, children, impls, reports, suite
 from conformance.files import write_atomic
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATES = REPO_ROOT / "tests" / "test_conformance.py"
 
 
 class UsageError(Exception):
@@ -167,16 +165,12 @@ def choose_impls(args) -> tuple[list[str], dict[str, str]]:
 def run_one(impl_id: str, keyword: str | None, workdir: Path) -> dict | None:
     """Run the suite for one implementation in its own process; its results, or None if it crashed."""
     json_path = workdir / f"{impl_id.replace(':', '-')}.json"
-    cmd = [
-        sys.executable, "-m", "pytest", str(TEMPLATES), "--impl", impl_id,
-        "--conformance-json", str(json_path), "-q", "--no-header", "-p", "no:cacheprovider",
-        "-p", "no:randomly", "-o", "console_output_style=progress", "-r", "fE",
-    ]
+    cmd = suite.command(impl_id, json_path, "-o", "console_output_style=progress", "-r", "fE")
     if keyword:
         cmd += ["-k", keyword]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.monotonic()
-    children.run(cmd, cwd=REPO_ROOT, env=env)
+    children.run(cmd, cwd=suite.RUN_FROM, env=env)
     if not json_path.exists():
         return None
     return json.loads(json_path.read_text()) | {"seconds": round(time.monotonic() - start, 1)}
@@ -206,8 +200,6 @@ def print_matrix(report: dict) -> None:
 
 
 def cmd_run(args) -> int:
-    if not TEMPLATES.exists():
-        raise UsageError(f"the suite's test templates are not at {TEMPLATES}; run from a checkout (pip install -e .)")
     check_writable(args.out)
     chosen, unavailable = choose_impls(args)
     for impl_id, why in unavailable.items():

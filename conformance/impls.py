@@ -80,9 +80,9 @@ IMPLS: dict[str, ImplSpec] = {
 }
 
 
-def resolve_id(option: str | None) -> str:
-    """The implementation ID chosen by the option, else the environment, else the default."""
-    impl_id = option or os.environ.get(ENV_VAR) or DEFAULT_IMPL
+def resolve_id(option: str | None, fallback: str | None = None) -> str:
+    """The implementation ID chosen by the option, else the environment, else ``fallback``, else the default."""
+    impl_id = option or os.environ.get(ENV_VAR) or fallback or DEFAULT_IMPL
     if impl_id not in IMPLS:
         raise ImplError(
             f"unknown implementation {impl_id!r}; choose one of: {', '.join(IMPLS)}"

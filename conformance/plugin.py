@@ -11,6 +11,7 @@ or a failure that says expected vs observed and how to reproduce.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -52,6 +53,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conformance-json", dest="conformance_json", default=None, metavar="FILE",
         help="write every case's checks and verdict to FILE (JSON), as keras-conformance run does",
     )
+    parser.addini(
+        "conformance_impl", default=None,
+        help=f"the implementation a project's pytest runs test when neither --impl nor ${impls.ENV_VAR} names one",
+    )
 
 
 class ConformanceState:
@@ -79,11 +84,42 @@ class ConformanceState:
 STATE = pytest.StashKey["ConformanceState"]()
 
 
+SUITE = Path(__file__).with_name("suite.py")
+
+
+def requested_impl(config: pytest.Config) -> str | None:
+    """The implementation this run asks for, or None when it is not a conformance run.
+
+    A run is one when it names an implementation (``--impl``, ``$CONFORMANCE_IMPL``,
+    the ini setting ``conformance_impl``), uses another of this plugin's options,
+    or runs the suite module (``pytest --pyargs conformance.suite``); the default
+    implementation applies when none is named.  Any other pytest run in the same
+    environment is left alone: Keras is not imported, nothing is added.
+    """
+    named = config.getoption("conformance_impl") or config.getini("conformance_impl")
+    if named or impls.ENV_VAR in os.environ:
+        return impls.resolve_id(config.getoption("conformance_impl"), fallback=config.getini("conformance_impl"))
+    other_options = ("conformance_baseline", "conformance_json", "conformance_benchmarks")
+    runs_suite = any(arg.split("::")[0] == "conformance.suite" or _is_suite(arg) for arg in config.args)
+    if runs_suite or any(config.getoption(name) for name in other_options):
+        return impls.resolve_id(None)
+    return None
+
+
+def _is_suite(arg: str) -> bool:
+    try:
+        return Path(arg.split("::")[0]).resolve() == SUITE.resolve()
+    except OSError:
+        return False
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     try:
-        impl_id = impls.resolve_id(config.getoption("conformance_impl"))
+        impl_id = requested_impl(config)
+        if impl_id is None:
+            return
         if not (config.option.help or config.option.version):
             impls.load(impl_id)  # fail here, in one line, rather than in every test
         divergences = expectations.load_all()
@@ -98,14 +134,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    state = config.stash[STATE]
-    return f"keras-conformance: {state.adapter.describe()}"
+def state_of(config: pytest.Config) -> ConformanceState:
+    """The run's state; a clear error where a test needs the suite in a run that chose no implementation."""
+    state = config.stash.get(STATE, None)
+    if state is None:
+        raise pytest.UsageError(
+            f"keras-conformance: this run chose no implementation; pass --impl ID ({', '.join(impls.IMPLS)})"
+        )
+    return state
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(STATE, None)
+    return f"keras-conformance: {state.adapter.describe()}" if state else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "case" not in metafunc.fixturenames:
         return
+    state_of(metafunc.config)
     params = [
         pytest.param(c, id=c.id, marks=[getattr(pytest.mark, m) for m in c.markers])
         for c in case_registry.all_cases()
@@ -166,7 +213,7 @@ class Verifier:
 @pytest.fixture
 def conformance(request: pytest.FixtureRequest) -> Verifier:
     """``conformance(case)`` runs ``case`` on the chosen implementation and applies its verdict."""
-    return Verifier(request.config.stash[STATE], request.node)
+    return Verifier(state_of(request.config), request.node)
 
 
 class ResultCollector:

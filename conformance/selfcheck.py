@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,11 +29,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from conformance import FIXTURES, children, impls
+from conformance import FIXTURES, children, impls, suite
 from conformance.files import read_toml
 
 MUTATIONS_DIR = FIXTURES / "mutations"
-TEMPLATES = Path(__file__).resolve().parents[1] / "tests" / "test_conformance.py"
 #: catalogue file per implementation family / variant: the package it mutates.
 CATALOGUES = {"keras": "keras3", "tf_keras": "tf_keras"}
 
@@ -135,8 +133,7 @@ def run_suite(impl_id: str, pythonpath: Path | None, timeout: float, keyword: st
     """Run the conformance suite in a new process; (exit code or None on timeout, failed case IDs, tail)."""
     with tempfile.TemporaryDirectory(prefix="selfcheck-run-") as tmp:
         json_path = Path(tmp) / "results.json"
-        cmd = [sys.executable, "-m", "pytest", str(TEMPLATES), "--impl", impl_id, "-q", "--no-header",
-               "-p", "no:cacheprovider", "-p", "no:randomly", "--conformance-json", str(json_path)]
+        cmd = suite.command(impl_id, json_path)
         if first_failure:
             cmd.append("-x")
         if keyword:
@@ -145,7 +142,7 @@ def run_suite(impl_id: str, pythonpath: Path | None, timeout: float, keyword: st
         if pythonpath is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
         try:
-            proc = children.run(cmd, cwd=TEMPLATES.parents[1], env=env, capture_output=True, text=True,
+            proc = children.run(cmd, cwd=suite.RUN_FROM, env=env, capture_output=True, text=True,
                                 timeout=timeout)
         except subprocess.TimeoutExpired:
             return None, [], "timed out"

@@ -1,9 +1,3 @@
-"""The generic template: every registered case, on the implementation chosen by --impl.
+"""Every registered case on the implementation chosen by --impl: the suite's template, run with the tests."""
 
-The plugin parametrizes ``case`` from the registry (conformance/cases), so a
-test ID is the case ID, e.g. ``test_case[notebook-dropout-121-params]``.
-"""
-
-
-def test_case(case, conformance):
-    conformance(case)
+from conformance.suite import test_case  # noqa: F401  (collected here)

@@ -15,15 +15,15 @@ extra_info); each timed call waits for its result.
 
 import pytest
 
-from conformance import bench, impls
-from conformance.plugin import STATE
+from conformance import bench
+from conformance.plugin import state_of
 
 pytestmark = pytest.mark.benchmark
 
 
 @pytest.fixture(scope="module")
 def k(request):
-    adapter = impls.load(request.config.stash[STATE].impl_id)
+    adapter = state_of(request.config).adapter
     adapter.precision = bench.pin_precision(adapter)
     return adapter
 
