@@ -8,10 +8,13 @@ each a list of ``[[divergence]]`` tables::
     check = "predict applies dropout"               # the check that differs
     observed = false                                # what the implementation gives instead
     only = ["keras3:numpy"]                         # optional: IDs or variants it applies to
+    versions = ">=3.1,<3.15"                        # optional: the Keras versions it applies to (PEP 440)
     reason = "why it differs"
     evidence = "docs, changelog, source file or upstream issue"
 
-A string ``observed`` may contain ``*`` wildcards (error messages).
+A string ``observed`` may contain ``*`` wildcards (error messages).  The
+Keras version ``versions`` is matched against is that of the variant under
+test: ``keras`` for Keras 3, ``tf_keras``, or TensorFlow's for ``tensorflow.keras``.
 
 Divergences are strict: a recorded divergence whose check now passes, or
 that now gives something else than ``observed``, fails the case and says so;
@@ -26,13 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from conformance import FIXTURES
 from conformance.checks import Check, brief
 from conformance.files import read_toml
 
 EXPECTATIONS_DIR = FIXTURES / "expectations"
 REQUIRED = ("case", "check", "observed", "reason", "evidence")
-OPTIONAL = ("only",)
+OPTIONAL = ("only", "versions")
 
 
 class ExpectationsError(Exception):
@@ -49,9 +54,14 @@ class Divergence:
     family: str
     file: str
     only: tuple[str, ...] = ()
+    versions: str = ""  # a PEP 440 specifier on the Keras version; empty: every version
 
-    def applies_to(self, impl_id: str, variant: str) -> bool:
-        return not self.only or impl_id in self.only or variant in self.only
+    def applies_to(self, impl_id: str, variant: str, keras_version: str | None = None) -> bool:
+        if self.only and impl_id not in self.only and variant not in self.only:
+            return False
+        if self.versions and keras_version is not None:
+            return SpecifierSet(self.versions).contains(keras_version, prereleases=True)
+        return True
 
     def where(self) -> str:
         return f"{self.file} (case {self.case}, check {self.check!r})"
@@ -74,11 +84,17 @@ def load_file(path: Path, family: str) -> list[Divergence]:
         for key in ("reason", "evidence"):
             if not str(entry[key]).strip():
                 raise ExpectationsError(f"{where}: {key} is empty")
+        try:
+            SpecifierSet(entry.get("versions", ""))
+        except (InvalidSpecifier, TypeError):
+            raise ExpectationsError(f"{where}: versions {entry['versions']!r} is not a version specifier "
+                                    "such as '>=3.1,<3.15'") from None
         entries.append(
             Divergence(
                 case=entry["case"], check=entry["check"], observed=entry["observed"],
                 reason=" ".join(str(entry["reason"]).split()), evidence=" ".join(str(entry["evidence"]).split()),
                 family=family, file=path.name, only=tuple(entry.get("only", ())),
+                versions=entry.get("versions", ""),
             )
         )
     return entries
@@ -104,7 +120,7 @@ def validate(entries: Iterable[Divergence], case_ids: set[str], impl_ids: set[st
         for name in d.only:
             if name not in impl_ids | variants:
                 raise ExpectationsError(f"{d.file}: case {d.case}: unknown implementation {name!r} in only")
-        key = (d.family, d.case, d.check, d.only)
+        key = (d.family, d.case, d.check, d.only, d.versions)
         if key in seen:
             raise ExpectationsError(f"{d.where()}: recorded twice")
         seen.add(key)

@@ -268,17 +268,19 @@ class Adapter:
 
     # -- what the report header says -------------------------------------------
 
+    @property
+    def keras_version(self) -> str | None:
+        """The version of the Keras under test: keras, tf_keras, or the TensorFlow that bundles it."""
+        tf = _version("tensorflow") or _version("tensorflow-cpu")
+        return {"keras": _version("keras"), "tf_keras": _version("tf-keras"),
+                "tensorflow.keras": _version("keras") or tf}[self.variant]
+
     def versions(self) -> dict[str, str | None]:
         framework = self.spec.backend
         dist = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}[framework]
         tf = _version("tensorflow") or _version("tensorflow-cpu")
-        keras_version = {
-            "keras": _version("keras"),
-            "tf_keras": _version("tf-keras"),
-            "tensorflow.keras": _version("keras") or tf,
-        }[self.variant]
         return {
-            "keras": f"{keras_version} ({self.variant})",
+            "keras": f"{self.keras_version} ({self.variant})",
             framework: tf if framework == "tensorflow" else _version(dist),
             "numpy": np.__version__,
             "python": platform.python_version(),

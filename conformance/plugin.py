@@ -77,7 +77,7 @@ class ConformanceState:
         adapter = self.adapter
         return [
             d for d in self.divergences
-            if d.family == self.spec.family and d.case == case_id and d.applies_to(adapter.id, adapter.variant)
+            if d.family == self.spec.family and d.case == case_id and d.applies_to(adapter.id, adapter.variant, adapter.keras_version)
         ]
 
 

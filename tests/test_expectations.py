@@ -40,12 +40,30 @@ def test_load_valid_file(tmp_path):
     (ENTRY.replace('reason = "r"', 'reason = " "'), "reason is empty"),
     (ENTRY + "colour = 1\n", "unknown key"),
     ("[something]\n", "unknown top-level"),
+    (ENTRY + 'versions = "3.14+"\n', "not a version specifier"),
 ])
 def test_malformed_files_give_one_line(tmp_path, text, message):
     (tmp_path / "keras3.toml").write_text(text)
     with pytest.raises(ExpectationsError, match=message) as info:
         expectations.load_all(tmp_path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("versions, keras_version, applies", [
+    ("", "3.15.1", True), ("<3.14", "3.13.2", True), ("<3.14", "3.14.0", False),
+    (">=3.1,<3.15", "3.0.5", False), (">=3.1,<3.15", "3.10.0", True), (">=3.1,<3.15", "3.14.0rc1", True), (">=3.1,<3.15", "3.15.0rc1", False),
+])
+def test_versions_limit_where_a_divergence_applies(tmp_path, versions, keras_version, applies):
+    (tmp_path / "keras3.toml").write_text(ENTRY + (f'versions = "{versions}"\n' if versions else ""))
+    [d] = expectations.load_all(tmp_path)
+    assert d.applies_to("keras3:jax", "keras", keras_version) is applies
+
+
+def test_only_and_versions_both_apply():
+    d = Divergence("case", "c", 1, "r", "e", "keras3", "keras3.toml", only=("keras3:tensorflow",), versions="<3.14")
+    assert d.applies_to("keras3:tensorflow", "keras", "3.10.0")
+    assert not d.applies_to("keras3:jax", "keras", "3.10.0")
+    assert not d.applies_to("keras3:tensorflow", "keras", "3.15.1")
 
 
 def test_validate_rejects_unknown_case_and_impl(tmp_path):
