@@ -177,6 +177,25 @@ def frozen_layer(k, checks):
                  penalty_values(k, layer.losses), rtol=RTOL)
 
 
+@case("regularizer-penalties-in-evaluate-loss", "regularizer",
+      "evaluate reports mse + 0.05·Σw² + 0.05·Σ|b| for a Dense with L2 kernel and L1 bias regularisers, "
+      "without training (so inference-only backends run it too)", source=SOURCE)
+def evaluate_loss(k, checks):
+    keras = k.keras
+    inputs = keras.Input(shape=(5,))
+    layer = keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.05),
+                               bias_regularizer=keras.regularizers.L1(0.05))
+    model = keras.Model(inputs, layer(inputs))
+    kernel, bias, x, y = random_weights(26, (5, 3), (3,), (8, 5), (8, 3))
+    layer.set_weights([kernel, bias])
+    model.compile(loss="mse")
+    loss = float(np.ravel(model.evaluate(x, y, batch_size=8, verbose=0))[0])
+    data_loss = oracles.mean_squared_error(oracles.dense(x, kernel, bias), y)
+    checks.close("evaluated loss", data_loss + oracles.l2_penalty(kernel, 0.05) + oracles.l1_penalty(bias, 0.05),
+                 loss, rtol=RTOL)
+    checks.note("data loss", data_loss)
+
+
 #: regulariser name → (factory kwargs, penalty oracle, penalty gradient oracle)
 TRAINING = {
     "l2": (lambda r: r.L2(0.05), lambda w: oracles.l2_penalty(w, 0.05), lambda w: 2 * 0.05 * w),
