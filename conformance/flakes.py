@@ -16,9 +16,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable
 
-from conformance import children
+from conformance import children, suite
 
+#: What is hunted: a checkout's whole test suite, else (installed) the conformance suite alone.
 TESTS = Path(__file__).resolve().parents[1] / "tests"
+TARGET = TESTS if TESTS.is_dir() else Path(suite.__file__)
 
 
 class FlakesError(Exception):
@@ -60,13 +62,13 @@ def hunt(impl_id: str, runs: int, keyword: str | None = None,
     with tempfile.TemporaryDirectory(prefix="keras-conformance-flakes-") as tmp:
         for i in range(1, runs + 1):
             junit = Path(tmp) / f"run-{i}.xml"
-            cmd = [sys.executable, "-m", "pytest", str(TESTS), "--impl", impl_id, "-q", "-p", "no:cacheprovider",
+            cmd = [sys.executable, "-m", "pytest", str(TARGET), "--impl", impl_id, "-q", "-p", "no:cacheprovider",
                    f"--randomly-seed={i}", f"--junitxml={junit}"]
             if i % 2 == 0:
                 cmd += ["-n", "2"]
             if keyword:
                 cmd += ["-k", keyword]
-            proc = children.run(cmd, cwd=TESTS.parent, capture_output=True, text=True, env=dict(os.environ))
+            proc = children.run(cmd, cwd=suite.RUN_FROM, capture_output=True, text=True, env=dict(os.environ))
             if not junit.exists():
                 tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
                 raise FlakesError(f"run {i} produced no results: {tail[0]}")
