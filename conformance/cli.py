@@ -170,7 +170,7 @@ def run_one(impl_id: str, keyword: str | None, workdir: Path) -> dict | None:
         cmd += ["-k", keyword]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.monotonic()
-    children.run(cmd, cwd=suite.RUN_FROM, env=env)
+    children.run(cmd, cwd=suite.run_from(workdir), env=env)
     if not json_path.exists():
         return None
     return json.loads(json_path.read_text()) | {"seconds": round(time.monotonic() - start, 1)}

@@ -68,7 +68,8 @@ def hunt(impl_id: str, runs: int, keyword: str | None = None,
                 cmd += ["-n", "2"]
             if keyword:
                 cmd += ["-k", keyword]
-            proc = children.run(cmd, cwd=suite.RUN_FROM, capture_output=True, text=True, env=dict(os.environ))
+            proc = children.run(cmd, cwd=suite.run_from(Path(tmp)), capture_output=True, text=True,
+                                env=dict(os.environ))
             if not junit.exists():
                 tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
                 raise FlakesError(f"run {i} produced no results: {tail[0]}")

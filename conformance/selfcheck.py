@@ -142,7 +142,7 @@ def run_suite(impl_id: str, pythonpath: Path | None, timeout: float, keyword: st
         if pythonpath is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
         try:
-            proc = children.run(cmd, cwd=suite.RUN_FROM, env=env, capture_output=True, text=True,
+            proc = children.run(cmd, cwd=suite.run_from(Path(tmp)), env=env, capture_output=True, text=True,
                                 timeout=timeout)
         except subprocess.TimeoutExpired:
             return None, [], "timed out"

@@ -15,8 +15,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-#: Where ``command`` runs: the checkout (its pytest settings apply) or, when installed, site-packages.
-RUN_FROM = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[1]
+#: Whether this is a checkout (its pytest settings apply) rather than an installed package.
+IN_CHECKOUT = (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "tests").is_dir()
 
 
 def test_case(case, conformance):
@@ -24,6 +25,17 @@ def test_case(case, conformance):
 
 
 def command(impl_id: str, json_path: Path, *options: str) -> list[str]:
-    """The pytest command that runs this suite on ``impl_id`` in a new process, its results to ``json_path``."""
-    return [sys.executable, "-m", "pytest", __file__, "--impl", impl_id, "--conformance-json", str(json_path),
-            "-q", "--no-header", "-p", "no:cacheprovider", "-p", "no:randomly", *options]
+    """The pytest command that runs this suite on ``impl_id`` in a new process, its results to ``json_path``.
+
+    Run it in ``run_from(...)``.  Installed, pytest's default import mode would
+    put site-packages first on ``sys.path`` to import this file, ahead of
+    ``PYTHONPATH``, where selfcheck puts a mutated Keras; importlib mode does not.
+    """
+    cmd = [sys.executable, "-m", "pytest", __file__, "--impl", impl_id, "--conformance-json", str(json_path),
+           "-q", "--no-header", "-p", "no:cacheprovider", "-p", "no:randomly", *options]
+    return cmd if IN_CHECKOUT else [*cmd, "--import-mode=importlib"]
+
+
+def run_from(scratch: Path) -> Path:
+    """The directory to run ``command`` in: the checkout's root, else ``scratch`` (never site-packages)."""
+    return CHECKOUT if IN_CHECKOUT else scratch
