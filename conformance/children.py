@@ -25,20 +25,21 @@ _lock = threading.Lock()
 
 
 def _start(cmd: list[str], kwargs: dict[str, Any]) -> subprocess.Popen:
-    """Popen(cmd), registered as live; an interrupt while it starts is re-raised once it is registered."""
-    if threading.current_thread() is not threading.main_thread():
-        proc = subprocess.Popen(cmd, **kwargs)  # Python delivers SIGINT to the main thread only
-        with _lock:
-            _live.add(proc)
-        return proc
+    """Popen(cmd), registered as live; an interrupt while it starts is re-raised once it is registered.
+
+    Python delivers SIGINT to the main thread only, so only there is it held off.
+    """
+    on_main = threading.current_thread() is threading.main_thread()
     interrupted = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    if on_main:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     try:
         proc = subprocess.Popen(cmd, **kwargs)
         with _lock:
             _live.add(proc)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if on_main:
+            signal.signal(signal.SIGINT, previous)
     if interrupted:
         _stop(proc)
         with _lock:

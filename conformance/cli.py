@@ -55,7 +55,7 @@ def build_parser() -> Parser:
     which.add_argument("--all", action="store_true", help="every implementation importable here")
     run.add_argument("--out", type=Path, default=Path("conformance-report"), metavar="DIR",
                      help="directory for the reports (default: conformance-report/)")
-    run.add_argument("-k", dest="keyword", metavar="EXPR", help="only cases matching this pytest -k expression")
+    add_keyword_option(run, "cases")
 
     sc = sub.add_parser(
         "selfcheck", help="mutation-test the installed Keras: does the suite notice each change?",
@@ -67,7 +67,7 @@ def build_parser() -> Parser:
     sc.add_argument("-j", "--jobs", type=positive_int, default=2, metavar="N", help="mutants run in parallel (default 2)")
     sc.add_argument("--timeout", type=positive_int, default=300, metavar="S", help="seconds per mutant (default 300)")
     sc.add_argument("--only", action="append", metavar="MUTATION", help="run only this mutation (repeatable)")
-    sc.add_argument("-k", dest="keyword", metavar="EXPR", help="run only the cases matching this pytest -k expression")
+    add_keyword_option(sc, "cases")
     sc.add_argument("--out", type=Path, metavar="FILE", help="also write the outcomes as JSON to FILE")
 
     fp = sub.add_parser(
@@ -105,13 +105,14 @@ def build_parser() -> Parser:
 
     fl = sub.add_parser(
         "flakes", help="run the whole test suite N times in random orders and report verdicts that change",
-        description="Run pytest on tests/ N times, each in a different random order (pytest-randomly), every "
-        "second run under pytest -n 2, and list every test whose verdict is not the same in all runs.",
+        description="Run pytest on tests/ (installed: on the conformance suite) N times, each in a different random "
+        "order (pytest-randomly), every second run under pytest -n 2, and list every test whose verdict is not "
+        "the same in all runs.",
         epilog="Exit status: 0 no verdict changed, 1 some did, 2 bad usage.",
     )
     add_impl_option(fl)
     fl.add_argument("--runs", type=positive_int, default=10, metavar="N", help="number of runs (default 10)")
-    fl.add_argument("-k", dest="keyword", metavar="EXPR", help="only tests matching this pytest -k expression")
+    add_keyword_option(fl, "tests")
     return parser
 
 
@@ -119,6 +120,11 @@ def add_impl_option(parser: argparse.ArgumentParser) -> None:
     """The one-implementation --impl option of selfcheck, fingerprint and flakes."""
     parser.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
                         help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
+
+
+def add_keyword_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """The -k option of run, selfcheck and flakes, passed on to pytest."""
+    parser.add_argument("-k", dest="keyword", metavar="EXPR", help=f"only {what} matching this pytest -k expression")
 
 
 def positive_int(text: str) -> int:

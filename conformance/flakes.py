@@ -19,8 +19,7 @@ from typing import Callable
 from conformance import children, suite
 
 #: What is hunted: a checkout's whole test suite, else (installed) the conformance suite alone.
-TESTS = Path(__file__).resolve().parents[1] / "tests"
-TARGET = TESTS if TESTS.is_dir() else Path(suite.__file__)
+TARGET = suite.CHECKOUT / "tests" if suite.IN_CHECKOUT else Path(suite.__file__)
 
 
 class FlakesError(Exception):

@@ -15,6 +15,7 @@ process tests one implementation.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -268,7 +269,7 @@ class Adapter:
 
     # -- what the report header says -------------------------------------------
 
-    @property
+    @functools.cached_property
     def keras_version(self) -> str | None:
         """The version of the Keras under test: keras, tf_keras, or the TensorFlow that bundles it."""
         tf = _version("tensorflow") or _version("tensorflow-cpu")
