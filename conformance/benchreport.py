@@ -65,13 +65,26 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if peak and r.get("bandwidth"):
             bound = max(bound, r["bytes"] / r["bandwidth"])
         base = raw.get((r["impl"], r["workload"], r["batch"]))
-        out.append(r | {
+        row = r | {
             "samples_per_s": r["batch"] / r["median"],
             "gflops": gflops,
             "of_ceiling": (bound / r["median"]) if bound else None,
             "vs_raw": (r["median"] / base) if base else None,
-        })
+        }
+        out.append(row | {"noise": noise(row)})
     return out
+
+
+def noise(row: dict[str, Any]) -> list[str]:
+    """What makes a row impossible as a fact: faster than the measured ceiling, or a Keras call path
+    faster than the raw framework doing the same work. Either means the timings are noise (too few
+    rounds, a busy machine, or a ceiling measured low), not a result."""
+    flags = []
+    if row["of_ceiling"] is not None and row["of_ceiling"] > 1.0 and row["workload"] != "matmul-peak":
+        flags.append(f"{100 * row['of_ceiling']:.0f} % of the measured ceiling")
+    if row["vs_raw"] is not None and row["vs_raw"] < 1.0 and row["call_path"] != "raw":
+        flags.append(f"faster than the raw baseline ({row['vs_raw']:.2f}×)")
+    return flags
 
 
 def fmt_time(seconds: float) -> str:
@@ -98,11 +111,20 @@ def markdown(rows: list[dict[str, Any]], changes: dict | None = None, threshold:
                  fmt_time(r["first_call_s"]), f"{r['samples_per_s']:.3g}", f"{r['gflops']:.3g}",
                  f"{100 * r['of_ceiling']:.1f} %" if r["of_ceiling"] is not None else "—",
                  f"{r['vs_raw']:.2f}×" if r["vs_raw"] is not None else "—"]
+        if r["noise"]:
+            cells[0] += " (noise†)"
         if changes:
             change = changes.get(key(r))
             mark = " **slower**" if change is not None and change > threshold else ""
             cells.append(f"{100 * change:+.1f} %{mark}" if change is not None else "new")
         lines.append("| " + " | ".join(cells) + " |")
+    noisy = [r for r in table_rows(rows) if r["noise"]]
+    if noisy:
+        lines += ["", "† Not a result: these timings contradict what is possible, so they are noise (too few "
+                  "rounds, a busy machine, or a ceiling measured low). Re-run with more rounds "
+                  "(`--benchmark-min-rounds`) before reading them.", ""]
+        lines += [f"- {r['workload']}, {r['impl']}, {r['call_path']}, batch {r['batch']}: {'; '.join(r['noise'])}"
+                  for r in noisy]
     return "\n".join(lines) + "\n"
 
 
@@ -139,7 +161,10 @@ def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     if ratio_rows:
         fig, ax = plt.subplots(figsize=(8, 5))
         labels = [f"{r['workload']}\n{r['call_path']}\n{r['impl']}" for r in ratio_rows]
-        ax.bar(range(len(ratio_rows)), [r["vs_raw"] for r in ratio_rows], color="tab:blue")
+        colours = ["tab:gray" if r["noise"] else "tab:blue" for r in ratio_rows]
+        bars = ax.bar(range(len(ratio_rows)), [r["vs_raw"] for r in ratio_rows], color=colours)
+        ax.bar_label(bars, labels=[f"{r['vs_raw']:.2f}×" + (" noise" if r["noise"] else "") for r in ratio_rows],
+                     fontsize=7, padding=2)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(ratio_rows)), labels, fontsize=7)
         ax.set_yscale("log")

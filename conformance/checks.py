@@ -22,6 +22,17 @@ from scipy import stats
 FALSE_ALARM = 1e-8
 
 
+def plain(value: Any) -> Any:
+    """``value`` as plain Python values at full precision (arrays and tuples as lists), for exact comparison."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value).tolist()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
 def summarise(value: Any, digits: int = 7) -> Any:
     """A JSON-serialisable, readable form of ``value`` (arrays rounded to ``digits`` significant digits)."""
     if isinstance(value, np.ndarray) or np.isscalar(value) and isinstance(value, np.generic):
@@ -84,9 +95,15 @@ class Checks:
         return check.passed
 
     def equal(self, name: str, expected: Any, observed: Any) -> bool:
-        """Exact equality of two plain values (ints, strings, tuples, booleans)."""
-        expected, observed = summarise(expected), summarise(observed)
-        return self._add(Check(name, expected, observed, expected == observed))
+        """Exact equality (ints, strings, booleans, and floats to the last bit; tuples and arrays as lists).
+
+        The values are compared as they are; only what the report shows is rounded.
+        """
+        passed = plain(expected) == plain(observed)
+        shown = summarise(expected), summarise(observed)
+        if not passed and shown[0] == shown[1]:  # they differ beyond the digits shown: show every digit
+            shown = plain(expected), plain(observed)
+        return self._add(Check(name, *shown, passed))
 
     def close(self, name: str, expected: Any, observed: Any, *, rtol: float, atol: float = 0.0,
               kind: str = "numeric") -> bool:

@@ -3,24 +3,30 @@
 ``keras-conformance run [--impl ID ... | --all] [--out DIR]`` runs the suite,
 one process per implementation (Keras 3 chooses its backend at import), prints
 a matrix of cases × implementations and writes report.md, report.json and
-junit.xml into DIR.  Exit status: 0 when every result is what the
-expectations say, 1 on any unexpected result, 2 on usage errors.
+junit.xml into DIR.  Exit status: 0 when every selected case of every
+implementation ran and gave what the expectations say; 1 on an unexpected
+result or an incomplete run (a child that crashed or was killed); 2 on bad
+usage (no case selected, unreadable fixtures, a missing framework); 130 when
+interrupted.  Only a complete run replaces the reports in DIR.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from conformance import __version__, children, impls, reports, suite
-from conformance.files import write_atomic
+from pytest import ExitCode as pytest_exit
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+from conformance import __version__, children, impls, reports, suite
+from conformance.files import FixtureError, read_json, write_atomic
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
@@ -38,7 +44,7 @@ def build_parser() -> Parser:
         description="Pins how Keras initialises weights, normalises batches, applies L1/L2 "
         "regularisers and Dropout, on each implementation.",
         epilog=f"Implementations: {', '.join(impls.IMPLS)}. Exit status: 0 all as expected, "
-        "1 an unexpected result, 2 bad usage.",
+        "1 an unexpected result or an incomplete run, 2 bad usage, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -47,7 +53,9 @@ def build_parser() -> Parser:
         description="Run every case on each chosen implementation (one process each), print the "
         "matrix and write report.md, report.json and junit.xml.",
         epilog="Implementations: " + "; ".join(f"{i} ({spec.install})" for i, spec in impls.IMPLS.items())
-        + ". Exit status: 0 all as expected, 1 an unexpected result, 2 bad usage.",
+        + ". Exit status: 0 every selected case ran and all is as expected, 1 an unexpected result or an "
+        "incomplete run, 2 bad usage (also: no case selected, unreadable fixtures), 130 interrupted. Only a "
+        "complete run replaces the reports in DIR.",
     )
     which = run.add_mutually_exclusive_group()
     which.add_argument("--impl", action="append", metavar="ID", choices=list(impls.IMPLS),
@@ -56,6 +64,8 @@ def build_parser() -> Parser:
     run.add_argument("--out", type=Path, default=Path("conformance-report"), metavar="DIR",
                      help="directory for the reports (default: conformance-report/)")
     add_keyword_option(run, "cases")
+    run.add_argument("--show-all", action="store_true", help="show every case in the matrix, not only those "
+                     "that are not ok everywhere")
 
     sc = sub.add_parser(
         "selfcheck", help="mutation-test the installed Keras: does the suite notice each change?",
@@ -91,7 +101,7 @@ def build_parser() -> Parser:
 
     br = sub.add_parser(
         "bench-report", help="turn pytest-benchmark JSON into a Markdown table and plots",
-        description="Write benchmarks.md (median, IQR, samples/s, GFLOP/s, %% of the measured ceiling, ratio to "
+        description="Write benchmarks.md (median, IQR, samples/s, GFLOP/s, % of the measured ceiling, ratio to "
         "the raw-framework baseline) and PNG plots into DIR; with --compare, the change of each median.",
         epilog="Exit status: 0 written (with --compare: and no slowdown beyond the threshold), 1 a slowdown, "
         "2 bad input.",
@@ -168,68 +178,144 @@ def choose_impls(args) -> tuple[list[str], dict[str, str]]:
     return list(dict.fromkeys(chosen)), {}
 
 
-def run_one(impl_id: str, keyword: str | None, workdir: Path) -> dict | None:
-    """Run the suite for one implementation in its own process; its results, or None if it crashed."""
+@dataclass
+class ImplRun:
+    """One implementation's pytest child: its complete results, or why there are none."""
+
+    impl: str
+    results: dict | None = None  # what the plugin wrote with --conformance-json; only a complete run writes it
+    problem: str = ""  # why there are no complete results
+    interrupted: bool = False
+    nothing_selected: bool = False
+    usage_error: bool = False
+    seconds: float = 0.0
+
+
+def run_one(impl_id: str, keyword: str | None, workdir: Path) -> ImplRun:
+    """Run the suite for one implementation in its own process, and say whether it gave complete results."""
     json_path = workdir / f"{impl_id.replace(':', '-')}.json"
     cmd = suite.command(impl_id, json_path, "-o", "console_output_style=progress", "-r", "fE")
     if keyword:
         cmd += ["-k", keyword]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.monotonic()
-    children.run(cmd, cwd=suite.run_from(workdir), env=env)
-    if not json_path.exists():
-        return None
-    return json.loads(json_path.read_text()) | {"seconds": round(time.monotonic() - start, 1)}
+    returncode = children.run(cmd, cwd=suite.run_from(workdir), env=env).returncode
+    run = ImplRun(impl_id, seconds=round(time.monotonic() - start, 1))
+    if json_path.exists():
+        results = read_json(json_path, UsageError)
+        if results.get("complete") and returncode in (0, 1):
+            run.results = results | {"seconds": run.seconds}
+            return run
+    partial_path = Path(f"{json_path}.partial")
+    partial = read_json(partial_path, UsageError) if partial_path.exists() else {}
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        run.interrupted = -returncode == signal.SIGINT
+        run.problem = f"its pytest process was killed by {name}"
+    elif returncode == pytest_exit.NO_TESTS_COLLECTED:
+        run.nothing_selected = True
+        run.problem = "no case selected" + (f" by -k {keyword!r}" if keyword else "")
+    elif returncode == pytest_exit.USAGE_ERROR:
+        run.usage_error = True
+        run.problem = "pytest refused its arguments or fixtures (see the error above)"
+    else:
+        run.interrupted = bool(partial.get("interrupted")) or (not partial and returncode == pytest_exit.INTERRUPTED)
+        run.problem = partial.get("incomplete_reason") or f"its pytest process ended with exit status {returncode} " \
+                                                          "without writing results"
+    return run
 
 
-def print_matrix(report: dict) -> None:
-    """Cases × implementations, coloured: ok, div (a recorded divergence), FAIL, skip."""
-    from rich.console import Console
+def print_totals(report: dict, console) -> None:
+    """One line per implementation: its totals and wall time."""
+    width = max(len(impl) for impl in report["implementations"])
+    for impl in report["implementations"]:
+        counts = reports.totals(report, impl)
+        colour = "red" if counts["fail"] else "green"
+        console.print(f"{impl:<{width}}  [{colour}]{reports.totals_line(counts)}[/]  "
+                      f"({reports.duration(report['seconds'].get(impl))})", highlight=False)
+
+
+def print_matrix(report: dict, console, show_all: bool) -> None:
+    """Cases × implementations (short column names), by default only the rows that are not all ``ok``."""
     from rich.table import Table
 
     short = {"pass": ("ok", "green"), "divergence": ("div", "yellow"), "fail": ("FAIL", "bold red"),
              "skip": ("skip", "dim")}
     cols, rows = reports.matrix(report)
-    table = Table(title="keras-conformance: cases × implementations (div = recorded divergence)")
-    table.add_column("case", no_wrap=True)
+    shown = rows if show_all else [row for row in rows
+                                   if any(r["status"] != "pass" for r in row["by_impl"].values())]
+    if not shown:
+        return
+    hidden = len(rows) - len(shown)
+    console.print("\nnot ok somewhere (div = recorded divergence)"
+                  + (f"; {hidden} cases ok everywhere not shown (--show-all)" if hidden else ""))
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    table.add_column("case", no_wrap=True, overflow="ellipsis", ratio=1)
     for impl in cols:
-        table.add_column(impl.removeprefix("keras3:"), justify="center", no_wrap=True)
-    for row in rows:
+        table.add_column(impls.IMPLS[impl].short or impl, justify="center", no_wrap=True)
+    for row in shown:
         cells = []
         for impl in cols:
             r = row["by_impl"].get(impl)
             text, colour = short.get(r["status"], ("?", "")) if r else ("—", "")
             cells.append(f"[{colour}]{text}[/]" if colour else text)
         table.add_row(row["id"], *cells)
-    width = max(len(row["id"]) for row in rows) + 11 * len(cols) + 8 if rows else 80
-    Console(width=max(width, 80)).print(table)
+    console.print(table)
+
+
+def validate_fixtures() -> None:
+    """The expectations must be readable and name only known cases: exit 2 before anything runs otherwise."""
+    from conformance import cases, expectations
+
+    try:
+        entries = expectations.load_all()
+        expectations.validate(entries, {c.id for c in cases.all_cases()}, set(impls.IMPLS),
+                              {"tf_keras", "tensorflow.keras", "keras"})
+    except FixtureError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_run(args) -> int:
+    from rich.console import Console
+
+    console = Console(highlight=False)
     check_writable(args.out)
+    validate_fixtures()
     chosen, unavailable = choose_impls(args)
     for impl_id, why in unavailable.items():
         print(f"keras-conformance: skipping {impl_id}: {why}", flush=True)
-    runs, crashed = [], []
+    runs, incomplete = [], []
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="keras-conformance-") as tmp:
         for n, impl_id in enumerate(chosen, start=1):
-            print(f"\n=== [{n}/{len(chosen)}] {impl_id} ===", flush=True)
-            result = run_one(impl_id, args.keyword, Path(tmp))
-            if result is None:
-                crashed.append(impl_id)
-                unavailable[impl_id] = "the pytest run ended without results (see its output above)"
+            spec = impls.IMPLS[impl_id]
+            print(f"\n=== [{n}/{len(chosen)}] {impl_id}: loading Keras and {spec.framework_name} …", flush=True)
+            run = run_one(impl_id, args.keyword, Path(tmp))
+            if run.interrupted:
+                print(f"\nkeras-conformance: interrupted ({impl_id}: {run.problem}); no report written, "
+                      f"{args.out} left as it was", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            if run.nothing_selected or run.usage_error:
+                raise UsageError(f"{impl_id}: {run.problem}; no report written")
+            if run.results is None:
+                incomplete.append(run)
             else:
-                runs.append(result)
+                runs.append(run.results)
+    print()
+    if incomplete:
+        for run in incomplete:
+            console.print(f"[bold red]INCOMPLETE[/] {run.impl}: {run.problem}")
+        print(f"keras-conformance: {len(incomplete)} implementation(s) gave no complete results; "
+              f"no report written, {args.out} left as it was")
+        return EXIT_UNEXPECTED
     report = reports.combine(runs, unavailable)
-    if runs:
-        print()
-        print_matrix(report)
+    print_totals(report, console)
+    print_matrix(report, console, args.show_all)
     paths = reports.write_all(report, args.out)
     bad = reports.unexpected(report)
-    print(f"\nreports: {', '.join(str(p) for p in paths)}")
-    if bad or crashed:
-        print(f"keras-conformance: {len(bad)} unexpected result(s)"
-              + (f"; no results from {', '.join(crashed)}" if crashed else ""))
+    print(f"wall time {reports.duration(time.monotonic() - started)}; reports: {', '.join(str(p) for p in paths)}")
+    if bad:
+        print(f"keras-conformance: {len(bad)} unexpected result(s)")
         return EXIT_UNEXPECTED
     print("keras-conformance: every result is as expected")
     return EXIT_OK
@@ -269,10 +355,13 @@ def cmd_fingerprint(args) -> int:
         raise UsageError(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="keras-conformance-") as tmp:
         run = run_one(impl_id, None, Path(tmp))
-    if run is None:
-        print(f"keras-conformance: the run on {impl_id} ended without results; no fingerprint written", file=sys.stderr)
+    if run.interrupted:
+        raise KeyboardInterrupt
+    if run.results is None:
+        print(f"keras-conformance: the run on {impl_id} gave no complete results ({run.problem}); "
+              "no fingerprint written", file=sys.stderr)
         return EXIT_UNEXPECTED
-    write_atomic(args.out, fingerprint.dumps(fingerprint.from_run(run)))
+    write_atomic(args.out, fingerprint.dumps(fingerprint.from_run(run.results)))
     print(f"fingerprint of {impl_id}: {args.out}")
     return EXIT_OK
 
@@ -348,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("keras-conformance: interrupted; no report written", file=sys.stderr)
-        return 130
+        print("\nkeras-conformance: interrupted; no report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

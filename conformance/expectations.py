@@ -33,14 +33,14 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from conformance import FIXTURES
 from conformance.checks import Check, brief
-from conformance.files import read_toml
+from conformance.files import FixtureError, read_toml
 
 EXPECTATIONS_DIR = FIXTURES / "expectations"
 REQUIRED = ("case", "check", "observed", "reason", "evidence")
 OPTIONAL = ("only", "versions")
 
 
-class ExpectationsError(Exception):
+class ExpectationsError(FixtureError):
     """A fixtures file is unreadable or malformed; the message is one line."""
 
 

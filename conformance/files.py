@@ -11,8 +11,13 @@ import json
 import os
 import tempfile
 import tomllib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
+
+
+class FixtureError(Exception):
+    """A fixtures file (expectations, notebook cells, mutations) is missing or malformed; the message is one line."""
 
 
 def read_toml(path: Path, error: type[Exception]) -> dict[str, Any]:
@@ -43,14 +48,29 @@ def read_json(path: Path, error: type[Exception]) -> Any:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that ``path`` is either untouched or complete."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    with staged(path.parent) as stage:
+        stage(path.name, text)
+
+
+@contextmanager
+def staged(directory: Path) -> Iterator[Callable[[str, str], None]]:
+    """``stage(name, text)`` writes files beside their targets in ``directory``; they replace the targets
+    together when the block ends, and none of them does if it raises."""
+    pending: list[tuple[str, Path]] = []
+
+    def stage(name: str, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        pending.append((name, Path(tmp)))
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make reports private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.chmod(tmp, 0o666 & ~umask)
+
+    try:
+        yield stage
+        for name, tmp in pending:
+            os.replace(tmp, Path(directory) / name)
+    finally:
+        for _, tmp in pending:
+            tmp.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -195,8 +196,74 @@ def has_changes(d: dict[str, Any]) -> bool:
     return bool(d["changed"] or d["added"] or d["removed"])
 
 
+# -- What a change means, for a person about to upgrade ------------------------------
+
+MEANINGS = {
+    "regressed": "conformed before, diverges or fails now",
+    "improved": "diverged or failed before, conforms now",
+    "changed": "behaves differently, same verdict",
+}
+#: Words in a check's name that mark it as about a message, a config or a name, not a computed number.
+CONFIG_WORDS = ("config", "default", "error", "message", "repr", "name", "identifier", "printed", "outcome",
+                "class", "raises", "signature", "alias")
+
+
+def meaning(entry: dict[str, Any]) -> str:
+    """'regressed', 'improved' or 'changed', from the verdicts on the two sides."""
+    verdict = next((c for c in entry["changes"] if c["what"] == "verdict"), None)
+    if verdict is None:
+        return "changed"
+    if verdict["old"] == "pass":
+        return "regressed"
+    if verdict["new"] == "pass":
+        return "improved"
+    return "changed"
+
+
+def alters_numbers(change: dict[str, Any]) -> bool:
+    """Whether a change is to numbers a model computes (outputs, statistics, penalties, draws), rather
+    than to a message, a config, a name or a note."""
+    what = change["what"].lower()
+    if what == "verdict" or any(word in what for word in CONFIG_WORDS):
+        return False
+    values = [change["old"], change["new"]]
+    if any(isinstance(v, str) for v in values):  # an error text, "(not observed)", a class name
+        return False
+    return all(isinstance(v, bool) or numbers(v) is not None or isinstance(v, dict) for v in values)
+
+
+def overview(d: dict[str, Any]) -> dict[str, Any]:
+    """Counts and the changed cases, each with its meaning and whether it alters numbers."""
+    rows = []
+    for case_id, entry in d["changed"].items():
+        rows.append({"id": case_id, "topic": entry["topic"], "meaning": meaning(entry),
+                     "numbers": any(alters_numbers(c) for c in entry["changes"]),
+                     "checks": [c["what"] for c in entry["changes"] if c["what"] != "verdict"]})
+    order = {"regressed": 0, "changed": 1, "improved": 2}
+    rows.sort(key=lambda r: (order[r["meaning"]], not r["numbers"], r["id"]))
+    counts = {m: sum(r["meaning"] == m for r in rows) for m in MEANINGS}
+    return {"rows": rows, "counts": counts, "numbers": sum(r["numbers"] for r in rows)}
+
+
+def recorded(env: dict[str, Any], case_id: str) -> list[Any]:
+    """The divergences recorded in fixtures/expectations for ``case_id`` on the stack ``env`` describes."""
+    from conformance import expectations
+
+    impl = str(env.get("impl", ""))
+    version, _, rest = str(env.get("keras", "")).partition(" (")
+    variant = rest.split(",")[0].rstrip(")") or "keras"
+    try:
+        entries = expectations.load_all()
+    except expectations.ExpectationsError:
+        return []
+    family = impl.split(":")[0]
+    return [e for e in entries if e.family == family and e.case == case_id
+            and e.applies_to(impl, variant, version or None)]
+
+
 def _label(env: dict[str, Any]) -> str:
-    return f"{env.get('impl')} (keras {env.get('keras')})"
+    """'keras3:jax, Keras 3.15.1 (keras)'."""
+    return f"{env.get('impl')}, Keras {env.get('keras')}"
 
 
 def _show(value: Any) -> str:
@@ -215,16 +282,31 @@ def markdown(d: dict[str, Any]) -> str:
     n = len(d["changed"])
     out.append(f"{n} case(s) changed, {len(d['added'])} added, {len(d['removed'])} removed." if has_changes(d)
                else "No behaviour changed.")
+    if d["changed"]:
+        ov = overview(d)
+        out += ["", "## Overview", "",
+                f"- **{ov['counts']['regressed']}** {MEANINGS['regressed']}; **{ov['counts']['improved']}** "
+                f"{MEANINGS['improved']}; **{ov['counts']['changed']}** {MEANINGS['changed']}.",
+                f"- **{ov['numbers']}** change numbers a trained model depends on (outputs, statistics, penalties, "
+                "draws); the others change only messages, configs or notes.", "",
+                "| case | meaning | alters numbers | what changed |", "|---|---|---|---|"]
+        out += [f"| [`{r['id']}`](#{r['id']}) | {r['meaning']} | {'yes' if r['numbers'] else 'no'} | "
+                f"{', '.join(r['checks']) or 'verdict only'} |" for r in ov["rows"]]
     if d["environment"]:
         out += ["", "## Environment", "", "| | old | new |", "|---|---|---|"]
         out += [f"| {key} | {old} | {new} |" for key, (old, new) in d["environment"].items()]
     for topic, entries in by_topic(d).items():
         out += ["", f"## {topic}", ""]
         for case_id, entry in entries:
-            out += [f"### `{case_id}`", "", entry["description"], "", "| what | old | new |", "|---|---|---|"]
+            out += [f"### `{case_id}`", "", f"{entry['description']} ({MEANINGS[meaning(entry)]})", "",
+                    "| what | old | new |", "|---|---|---|"]
             for c in entry["changes"]:
                 cell = lambda v: _show(v).replace("|", "\\|")  # noqa: E731
                 out.append(f"| {c['what']} | {cell(c['old'])} | {cell(c['new'])} |")
+            out.append("")
+            for side in ("old", "new"):
+                out += [f"- recorded on the {side} side, *{r.check}*: {r.reason} Evidence: {r.evidence}"
+                        for r in recorded(d[side], case_id)]
             out.append("")
     for title, ids in (("Cases added", d["added"]), ("Cases removed", d["removed"])):
         if ids:
@@ -232,16 +314,49 @@ def markdown(d: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+ERROR_TEXT = re.compile(r"^(raises )?[A-Z]\w*(Error|Exception)\b")
+HTML_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:75em;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
+vertical-align:top;text-align:left}th{background:#f3f3f3}code{background:#f6f6f6;word-break:break-word}
+.cards{display:flex;gap:1em;margin:1em 0;flex-wrap:wrap}.card{padding:.8em 1.2em;border-radius:.4em;width:12em}
+.card b{font-size:1.8em;display:block}.regressed{background:#fde2e1}.improved{background:#dff3e0}
+.changed{background:#eef0f3}.numbers{background:#fff4d6}.tag{padding:.1em .5em;border-radius:.3em;
+font-size:.85em;white-space:nowrap;font-weight:normal}.error{color:#a40000;font-weight:600}
+.recorded{font-size:.92em;color:#444;margin:.2em 0 .4em 1em}h3{margin-bottom:.2em}
+.changes{table-layout:fixed;width:100%}.changes th:first-child{width:18%}
+"""
+
+
+def _html_value(value: Any) -> str:
+    text = html.escape(_show(value))
+    is_error = isinstance(value, str) and ERROR_TEXT.match(value)
+    return f"<code class='error'>{text}</code>" if is_error else f"<code>{text}</code>"
+
+
 def html_page(d: dict[str, Any]) -> str:
+    """The diff as a page that answers "is it safe to upgrade?" first: counts coloured by meaning, the
+    changed cases with links, then each case's changes and the reasons recorded on either side."""
     e = html.escape
     title = f"Behaviour changes: {_label(d['old'])} → {_label(d['new'])}"
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
-             "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
-             "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;"
-             "vertical-align:top;text-align:left}th{background:#f3f3f3}code{background:#f6f6f6}"
-             ".old{color:#a40000}.new{color:#006400}</style></head><body>", f"<h1>{e(title)}</h1>"]
-    parts.append(f"<p>{len(d['changed'])} case(s) changed, {len(d['added'])} added, {len(d['removed'])} removed.</p>"
-                 if has_changes(d) else "<p>No behaviour changed.</p>")
+             f"<style>{HTML_STYLE}</style></head><body>", f"<h1>{e(title)}</h1>"]
+    if not has_changes(d):
+        parts.append("<p>No behaviour changed.</p>")
+    if d["changed"]:
+        ov = overview(d)
+        cards = [f"<div class='card {m}'><b>{ov['counts'][m]}</b>{e(MEANINGS[m])}</div>" for m in MEANINGS]
+        cards.append(f"<div class='card numbers'><b>{ov['numbers']}</b>change numbers a trained model depends on</div>")
+        parts.append("<div class='cards'>" + "".join(cards) + "</div>")
+        parts.append(f"<p>{len(d['changed'])} case(s) changed, {len(d['added'])} added, {len(d['removed'])} removed. "
+                     "Numbers a trained model depends on: outputs, statistics, penalties and random draws; the other "
+                     "changes alter only messages, configs or notes.</p>")
+        parts.append("<table><tr><th>case</th><th>meaning</th><th>alters numbers</th><th>what changed</th></tr>")
+        parts += [f"<tr><td><a href='#{e(r['id'])}'><code>{e(r['id'])}</code></a></td>"
+                  f"<td><span class='tag {r['meaning']}'>{e(MEANINGS[r['meaning']])}</span></td>"
+                  f"<td>{'<b>yes</b>' if r['numbers'] else 'no'}</td>"
+                  f"<td>{e(', '.join(r['checks']) or 'verdict only')}</td></tr>" for r in ov["rows"]]
+        parts.append("</table>")
     if d["environment"]:
         parts.append("<h2>Environment</h2><table><tr><th></th><th>old</th><th>new</th></tr>")
         parts += [f"<tr><td>{e(k)}</td><td>{e(str(o))}</td><td>{e(str(n))}</td></tr>"
@@ -250,11 +365,17 @@ def html_page(d: dict[str, Any]) -> str:
     for topic, entries in by_topic(d).items():
         parts.append(f"<h2>{e(topic)}</h2>")
         for case_id, entry in entries:
-            parts.append(f"<h3><code>{e(case_id)}</code></h3><p>{e(entry['description'])}</p>"
-                         "<table><tr><th>what</th><th>old</th><th>new</th></tr>")
-            parts += [f"<tr><td>{e(c['what'])}</td><td class='old'><code>{e(_show(c['old']))}</code></td>"
-                      f"<td class='new'><code>{e(_show(c['new']))}</code></td></tr>" for c in entry["changes"]]
+            m = meaning(entry)
+            parts.append(f"<h3 id='{e(case_id)}'><code>{e(case_id)}</code> <span class='tag {m}'>"
+                         f"{e(MEANINGS[m])}</span></h3><p>{e(entry['description'])}</p>"
+                         "<table class='changes'><tr><th>what</th><th>old</th><th>new</th></tr>")
+            parts += [f"<tr><td>{e(c['what'])}</td><td>{_html_value(c['old'])}</td><td>{_html_value(c['new'])}</td>"
+                      "</tr>" for c in entry["changes"]]
             parts.append("</table>")
+            for side in ("old", "new"):
+                parts += [f"<p class='recorded'>Recorded on the {side} side ({e(_label(d[side]))}), "
+                          f"<i>{e(r.check)}</i>: {e(r.reason)}<br>Evidence: {e(r.evidence)}</p>"
+                          for r in recorded(d[side], case_id)]
     for title, ids in (("Cases added", d["added"]), ("Cases removed", d["removed"])):
         if ids:
             parts.append(f"<h2>{title}</h2><ul>" + "".join(f"<li><code>{e(i)}</code></li>" for i in ids) + "</ul>")

@@ -15,15 +15,20 @@ process tests one implementation.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import platform
+import re
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -46,6 +51,12 @@ class ImplSpec:
     install: str  # the pip command that provides them
     supports_training: bool = True
     env: dict[str, str] = field(default_factory=dict)
+    short: str = ""  # a column heading for narrow terminals
+
+    @property
+    def framework_name(self) -> str:
+        """The framework as people write it, for 'loading ...' lines."""
+        return {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch", "numpy": "NumPy"}[self.backend]
 
 
 IMPLS: dict[str, ImplSpec] = {
@@ -54,28 +65,29 @@ IMPLS: dict[str, ImplSpec] = {
         ImplSpec(
             "keras3:tensorflow", "keras3", "tensorflow", ("keras", "tensorflow"),
             "pip install 'keras-conformance[tensorflow]'",
-            env={"KERAS_BACKEND": "tensorflow"},
+            env={"KERAS_BACKEND": "tensorflow"}, short="tf",
         ),
         ImplSpec(
             "keras3:jax", "keras3", "jax", ("keras", "jax"),
             "pip install 'keras-conformance[jax]'",
-            env={"KERAS_BACKEND": "jax"},
+            env={"KERAS_BACKEND": "jax"}, short="jax",
         ),
         ImplSpec(
             "keras3:torch", "keras3", "torch", ("keras", "torch"),
             "pip install torch==2.13.0 && pip install 'keras-conformance[torch]'",
-            env={"KERAS_BACKEND": "torch"},
+            env={"KERAS_BACKEND": "torch"}, short="torch",
         ),
         ImplSpec(
             # Keras's NumPy backend imports JAX for its fft and nn ops.
             "keras3:numpy", "keras3", "numpy", ("keras", "jax"),
             "pip install 'keras-conformance[jax]'",
             supports_training=False,
-            env={"KERAS_BACKEND": "numpy"},
+            env={"KERAS_BACKEND": "numpy"}, short="numpy",
         ),
         ImplSpec(
             "keras2", "keras2", "tensorflow", ("tensorflow",),
-            "pip install 'keras-conformance[tf-keras]' (or tensorflow-cpu==2.15.1, whose Keras is Keras 2)",
+            "pip install 'keras-conformance[tf-keras]' (or tensorflow==2.15.1, whose Keras is Keras 2)",
+            short="k2",
         ),
     )
 }
@@ -96,6 +108,25 @@ def _version(dist: str) -> str | None:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def module_version(module: str) -> str | None:
+    """``module.__version__`` of an imported (or importable) module; None where it has none."""
+    try:
+        return str(importlib.import_module(module).__version__)
+    except (ImportError, AttributeError):
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def distribution_note(module: str, variant: str) -> str:
+    """``", from keras-nightly"`` where the module comes from a distribution not named like the variant."""
+    try:
+        dists = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
+    except Exception:  # informational only
+        return ""
+    others = [d for d in dists if d.lower().replace("_", "-") != variant.replace("_", "-")]
+    return f", from {', '.join(sorted(set(others)))}" if others and variant != "tensorflow.keras" else ""
 
 
 def _tf_keras_is_keras2() -> bool:
@@ -146,6 +177,40 @@ def enable_jax_compilation_cache() -> None:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
+#: Lines TensorFlow's native libraries print while they load, whatever TF_CPP_MIN_LOG_LEVEL says:
+#: notices, not errors. Everything else they print is passed on.
+NATIVE_LOAD_NOTICES = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:. ]+\d+ (port|cpu_feature_guard|cudart_stub|cuda_executor|cuda_platform)\.cc:\d+\] .*"
+    r"|E\d{4} [\d:. ]+\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*"
+    r"|To enable the following instructions: .*, in other operations, rebuild TensorFlow .*"
+)
+
+
+@contextlib.contextmanager
+def native_notices_filtered() -> Iterator[None]:
+    """Hold back what native code writes to stderr (file descriptor 2) meanwhile, then pass on every line
+    that is not a known load-time notice; on an exception, pass on everything."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+            kept = [line for line in lines if failed or not NATIVE_LOAD_NOTICES.fullmatch(line.rstrip("\n"))]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 class Adapter:
     """One loaded implementation: its ``keras`` module and the few helpers cases need.
 
@@ -164,6 +229,10 @@ class Adapter:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         if spec.backend == "jax":
             enable_jax_compilation_cache()
+        with native_notices_filtered():
+            self._import(spec)
+
+    def _import(self, spec: ImplSpec) -> None:
         if spec.family == "keras3":
             self.keras = importlib.import_module("keras")
             self.variant = "keras"
@@ -254,6 +323,18 @@ class Adapter:
             raise NotImplementedError(f"{self.id} computes no gradients")
         return {name: self.to_numpy(g) for name, g in zip(["inputs", *names], grads)}
 
+    def clear_session(self) -> None:
+        """Reset Keras's global state (layer names, graphs), so that no case sees another's.
+
+        Without the garbage collection Keras 3 does by default: it costs far more
+        than a case and changes no result.
+        """
+        clear = self.keras.backend.clear_session
+        if "free_memory" in inspect.signature(clear).parameters:
+            clear(free_memory=False)
+        else:
+            clear()
+
     def set_seed(self, seed: int) -> None:
         """Seed Python, NumPy and the framework, so a case repeats exactly."""
         self.keras.utils.set_random_seed(seed)
@@ -271,18 +352,22 @@ class Adapter:
 
     @functools.cached_property
     def keras_version(self) -> str | None:
-        """The version of the Keras under test: keras, tf_keras, or the TensorFlow that bundles it."""
-        tf = _version("tensorflow") or _version("tensorflow-cpu")
-        return {"keras": _version("keras"), "tf_keras": _version("tf-keras"),
-                "tensorflow.keras": _version("keras") or tf}[self.variant]
+        """The version of the Keras under test, read from what was imported.
+
+        ``keras.__version__`` (also for ``keras-nightly``, which installs under
+        another distribution name), ``tf_keras.__version__``, or for the Keras
+        bundled with TensorFlow, ``tf.keras.__version__`` (else TensorFlow's).
+        """
+        version = getattr(self.keras, "__version__", None)
+        return str(version) if version else module_version("tensorflow")
 
     def versions(self) -> dict[str, str | None]:
+        """The versions under test, each read from the imported module, with its distribution where it differs."""
         framework = self.spec.backend
-        dist = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}[framework]
-        tf = _version("tensorflow") or _version("tensorflow-cpu")
+        keras_module = "tensorflow" if self.variant == "tensorflow.keras" else self.keras.__name__
         return {
-            "keras": f"{self.keras_version} ({self.variant})",
-            framework: tf if framework == "tensorflow" else _version(dist),
+            "keras": f"{self.keras_version} ({self.variant}{distribution_note(keras_module, self.variant)})",
+            framework: module_version(framework),
             "numpy": np.__version__,
             "python": platform.python_version(),
         }
@@ -294,7 +379,8 @@ class Adapter:
             if backend == "tensorflow":
                 import tensorflow as tf
 
-                gpus = tf.config.list_logical_devices("GPU")
+                with native_notices_filtered():  # looking for a GPU prints a notice where there is none
+                    gpus = tf.config.list_logical_devices("GPU")
                 return f"gpu ({gpus[0].name})" if gpus else "cpu"
             if backend == "jax":
                 import jax

@@ -19,7 +19,7 @@ import pytest
 
 from conformance import cases as case_registry
 from conformance import expectations, fingerprint, impls
-from conformance.files import write_atomic
+from conformance.files import FixtureError, write_atomic
 from conformance.runner import CaseResult, run_case
 
 MARKERS = {
@@ -31,6 +31,10 @@ MARKERS = {
     "benchmark": "timings (pytest-benchmark group); not part of the conformance verdict",
 }
 RESULT_KEY = "conformance-result"
+SELECTED_KEY = "conformance_selected"  # xdist workeroutput: the case tests a worker selected
+DEFAULT_CASE_TIMEOUT = 300.0
+#: What pytest reports for each verdict (the call phase of the test).
+PYTEST_OUTCOME = {"pass": "passed", "fail": "failed", "divergence": "skipped", "skip": "skipped"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,7 +55,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-json", dest="conformance_json", default=None, metavar="FILE",
-        help="write every case's checks and verdict to FILE (JSON), as keras-conformance run does",
+        help="write every case's checks and verdict to FILE (JSON), as keras-conformance run does; only a "
+        "complete run writes FILE (an incomplete one leaves it as it was and writes FILE.partial)",
+    )
+    group.addoption(
+        "--case-timeout", dest="conformance_case_timeout", default=DEFAULT_CASE_TIMEOUT, type=float, metavar="S",
+        help=f"fail a case that runs longer than S seconds, and go on (default {DEFAULT_CASE_TIMEOUT:g}; 0: no limit)",
     )
     parser.addini(
         "conformance_impl", default=None,
@@ -67,7 +76,10 @@ class ConformanceState:
         self.baseline = baseline
         self.spec = impls.IMPLS[impl_id]
         self.divergences = divergences
-        self.results: list[dict] = []  # filled in the controlling process only
+        self.results: dict[str, dict] = {}  # test node ID -> case result; filled in the controlling process only
+        self.selected: set[str] = set()  # node IDs of the case tests this run selected
+        self.interrupted = False
+        self.crashed_workers: list[str] = []
 
     @property
     def adapter(self) -> impls.Adapter:
@@ -127,7 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
         expectations.validate(divergences, {c.id for c in case_registry.all_cases()}, set(impls.IMPLS), variants)
         baseline_file = config.getoption("conformance_baseline")
         baseline = fingerprint.load(Path(baseline_file)) if baseline_file else None
-    except (impls.ImplError, expectations.ExpectationsError, fingerprint.FingerprintError) as exc:
+    except (impls.ImplError, FixtureError, fingerprint.FingerprintError) as exc:
         raise pytest.UsageError(str(exc)) from None
     state = ConformanceState(impl_id, divergences, baseline)
     config.stash[STATE] = state
@@ -180,15 +192,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 class Verifier:
+    """Runs one case and applies its one verdict: to the JSON results, then to pytest."""
+
     def __init__(self, state: ConformanceState, node: pytest.Item):
         self.state = state
         self.node = node
 
     def __call__(self, case: case_registry.Case) -> CaseResult:
-        result = run_case(case, self.state.adapter, self.state.divergences_for(case.id))
+        timeout = self.node.config.getoption("conformance_case_timeout")
+        result = run_case(case, self.state.adapter, self.state.divergences_for(case.id), timeout)
+        if self.state.baseline is not None and result.status != "skip":
+            problems = self.baseline_problems(case, result)
+            if problems:
+                result.fail(problems)
         self.node.user_properties.append((RESULT_KEY, json.dumps(result.to_json())))
-        if self.state.baseline is not None:
-            self.compare_with_baseline(case, result)
         if result.status == "skip":
             pytest.skip(result.skip_reason)
         if result.status == "fail":
@@ -197,17 +214,17 @@ class Verifier:
             pytest.xfail(f"recorded divergence: {result.divergence_reason()}")
         return result
 
-
-    def compare_with_baseline(self, case: case_registry.Case, result: CaseResult) -> None:
+    def baseline_problems(self, case: case_registry.Case, result: CaseResult) -> list[str]:
+        """How this case's behaviour differs from the baseline fingerprint, one line each."""
         old = self.state.baseline["cases"].get(case.id)
         if old is None:
-            pytest.fail(f"{case.id}: not in the baseline fingerprint (a new case? regenerate the baseline)", pytrace=False)
+            return [f"{case.id}: not in the baseline fingerprint (a new case? regenerate the baseline)"]
         changes = fingerprint.compare_case(old, fingerprint.case_entry(result.to_json()))
-        if changes:
-            env = self.state.baseline["environment"]
-            lines = [f"{case.id}: behaviour differs from the baseline ({env.get('impl')}, keras {env.get('keras')}):"]
-            lines += [f"  {c['what']}: baseline {c['old']!r}, now {c['new']!r}" for c in changes]
-            pytest.fail("\n".join(lines), pytrace=False)
+        if not changes:
+            return []
+        env = self.state.baseline["environment"]
+        return [f"behaviour differs from the baseline ({env.get('impl')}, keras {env.get('keras')}):"] + [
+            f"  {c['what']}: baseline {c['old']!r}, now {c['new']!r}" for c in changes]
 
 
 @pytest.fixture
@@ -216,39 +233,119 @@ def conformance(request: pytest.FixtureRequest) -> Verifier:
     return Verifier(state_of(request.config), request.node)
 
 
+def is_case_test(item: pytest.Item) -> bool:
+    return "case" in getattr(item, "fixturenames", ())
+
+
 class ResultCollector:
-    """Gathers case results in the controlling process (user_properties cross xdist)."""
+    """Gathers case results in the controlling process (user_properties cross xdist), and judges completeness.
+
+    A run is complete when every selected case test produced a verdict and
+    pytest was neither interrupted nor stopped early; only a complete run
+    writes ``--conformance-json FILE``.
+    """
 
     def __init__(self, state: ConformanceState, config: pytest.Config):
         self.state = state
         self.config = config
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        selected = [item.nodeid for item in session.items if is_case_test(item)]
+        self.state.selected.update(selected)
+        if hasattr(self.config, "workeroutput"):  # an xdist worker: tell the controller
+            self.config.workeroutput[SELECTED_KEY] = selected
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        self.state.selected.update(getattr(node, "workeroutput", {}).get(SELECTED_KEY, []))
+        if error:
+            self.state.crashed_workers.append(str(node.gateway.id))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        """Record the interrupt (before pytest's own reporting, which may itself fail on it).
+
+        An interrupt that lands in native code can leave a traceback entry
+        without a line number, on which pytest's terminal reporter raises
+        TypeError; such entries are dropped from what it shows.
+        """
+        self.state.interrupted = True
+        try:
+            excinfo.traceback = excinfo.traceback.filter(lambda entry: entry._rawentry.tb_lineno is not None)
+        except Exception:  # only what is shown is at stake
+            pass
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
         for key, value in report.user_properties:
-            if key == RESULT_KEY:
-                self.state.results.append(json.loads(value))
+            if key == RESULT_KEY and report.when == "call":
+                result = json.loads(value)
+                if report.outcome != PYTEST_OUTCOME[result["status"]]:  # one verdict: pytest's and the JSON's agree
+                    result["status"] = "fail"
+                    result["problems"].append(f"pytest reported this test as {report.outcome}")
+                self.state.results[report.nodeid] = result
 
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        results = self.state.results
-        if not results:
+    def missing(self) -> list[str]:
+        """Selected case tests without a verdict."""
+        return sorted(self.state.selected - set(self.state.results))
+
+    def incomplete_reason(self, exitstatus: int) -> str:
+        """Why this run's results are not complete, or '' when they are."""
+        done, selected = len(self.state.results), len(self.state.selected | set(self.state.results))
+        if self.state.interrupted:
+            return f"interrupted after {done} of {selected} cases"
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            return f"pytest stopped early (errors during collection?) after {done} of {selected} cases"
+        if self.state.crashed_workers:
+            return f"worker(s) {', '.join(self.state.crashed_workers)} crashed; {done} of {selected} cases have a verdict"
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            return f"pytest ended with exit status {int(exitstatus)} after {done} of {selected} cases"
+        missing = self.missing()
+        if missing:
+            return f"{len(missing)} of {selected} selected cases have no verdict (first: {missing[0]})"
+        return ""
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
+        results = list(self.state.results.values())
+        reason = self.incomplete_reason(exitstatus)
+        if results:
+            counts = Counter(r["status"] for r in results)
+            summary = ", ".join(f"{counts[s]} {s}" for s in ("pass", "divergence", "fail", "skip") if counts[s])
+            terminalreporter.write_sep("-", f"keras-conformance {self.state.impl_id}: {plural(len(results), 'case')}: "
+                                            f"{summary}")
+            for r in sorted(results, key=lambda r: r["id"]) if self.config.get_verbosity() >= 0 else ():
+                for d in r["divergences"]:
+                    terminalreporter.write_line(f"divergence {r['id']} [{d['check']}]: {d['reason']}")
+        if reason:
+            terminalreporter.write_line(f"keras-conformance: INCOMPLETE: {reason}", red=True, bold=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(self.config, "workerinput"):
             return
-        counts = Counter(r["status"] for r in results)
-        summary = ", ".join(f"{counts[s]} {s}" for s in ("pass", "divergence", "fail", "skip") if counts[s])
-        terminalreporter.write_sep("-", f"keras-conformance {self.state.impl_id}: {len(results)} cases: {summary}")
-        for r in sorted(results, key=lambda r: r["id"]):
-            for d in r["divergences"]:
-                terminalreporter.write_line(f"divergence {r['id']} [{d['check']}]: {d['reason']}")
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        reason = self.incomplete_reason(exitstatus)
+        if reason and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # exit 0 means every selected case was checked
         path = self.config.getoption("conformance_json")
-        if not path or hasattr(self.config, "workerinput"):
+        if not path:
             return
         adapter = self.state.adapter
         payload = {
             "impl": self.state.impl_id,
             "environment": adapter.versions() | {"device": adapter.device()},
-            "results": sorted(self.state.results, key=lambda r: r["id"]),
+            "complete": not reason,
+            "incomplete_reason": reason,
+            "interrupted": self.state.interrupted,
+            "selected": len(self.state.selected | set(self.state.results)),
+            "results": sorted(self.state.results.values(), key=lambda r: r["id"]),
         }
-        write_atomic(Path(path), json.dumps(payload, indent=2, sort_keys=True))
+        text = json.dumps(payload, indent=2, sort_keys=True)
+        target = Path(path) if not reason else Path(f"{path}.partial")
+        write_atomic(target, text)
+        if not reason:
+            Path(f"{path}.partial").unlink(missing_ok=True)
+
+
+def plural(n: int, word: str) -> str:
+    """'1 case', '2 cases'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

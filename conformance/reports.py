@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conformance.files import write_atomic
+from conformance.files import staged
 
 FORMAT_VERSION = 1
 SYMBOL = {"pass": "pass", "divergence": "divergence", "fail": "FAIL", "skip": "skip", None: "—"}
@@ -48,6 +48,22 @@ def unexpected(report: dict[str, Any]) -> list[tuple[str, str]]:
     return [(impl, r["id"]) for impl in report["implementations"] for r in report["results"][impl] if r["status"] == "fail"]
 
 
+STATUSES = ("pass", "divergence", "fail", "skip")
+
+
+def totals(report: dict[str, Any], impl: str) -> dict[str, int]:
+    """How many of ``impl``'s cases ended in each status, and in all."""
+    results = report["results"][impl]
+    return {"cases": len(results), **{s: sum(r["status"] == s for r in results) for s in STATUSES}}
+
+
+def totals_line(counts: dict[str, int]) -> str:
+    """'110 cases: 102 pass, 7 divergence, 1 FAIL' (statuses that occurred, failures in capitals)."""
+    parts = [f"{counts[s]} {SYMBOL[s]}" for s in STATUSES if counts[s]]
+    noun = "case" if counts["cases"] == 1 else "cases"
+    return f"{counts['cases']} {noun}: " + ", ".join(parts)
+
+
 def code(value: Any) -> str:
     """``value`` as a Markdown code span, safe for values that contain backticks."""
     text = value if isinstance(value, str) else json.dumps(value)
@@ -61,41 +77,55 @@ def cell_text(result: dict[str, Any] | None) -> str:
     return SYMBOL[result["status"]]
 
 
+def duration(seconds: float | None) -> str:
+    """'48 s', '3 min 05 s'; '—' when unknown."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
 def markdown(report: dict[str, Any]) -> str:
+    """Totals and problems first, then the details of every result that is not a pass, then the whole matrix."""
     impls, rows = matrix(report)
     out = ["# keras-conformance report", ""]
-    out.append("| implementation | versions | device | wall time of the run |")
-    out.append("|---|---|---|---:|")
+    bad = unexpected(report)
+    out.append(f"**{len(bad)} unexpected result(s)**: see Problems below." if bad
+               else "Every result is what the expectations say.")
+    out += ["", "| implementation | versions | device | cases | pass | divergence | FAIL | skip | wall time |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for impl in impls:
         env = dict(report["environments"][impl])
         device = env.pop("device", "")
-        seconds = report.get("seconds", {}).get(impl)
-        wall = f"{seconds:g} s" if seconds is not None else "—"
-        out.append(f"| `{impl}` | {', '.join(f'{k} {v}' for k, v in env.items())} | {device} | {wall} |")
+        n = totals(report, impl)
+        versions = ", ".join(f"{k} {v}" for k, v in env.items())
+        out.append(f"| `{impl}` | {versions} | {device} | {n['cases']} | {n['pass']} | {n['divergence']} | "
+                   f"{n['fail']} | {n['skip']} | {duration(report.get('seconds', {}).get(impl))} |")
     for impl, why in report["unavailable"].items():
-        out.append(f"| `{impl}` | not run: {why} | |")
-    out += ["", "## Matrix", "", "| case | " + " | ".join(f"`{i}`" for i in impls) + " |"]
-    out.append("|---|" + "---|" * len(impls))
-    for row in rows:
-        out.append(f"| `{row['id']}` | " + " | ".join(cell_text(row["by_impl"].get(i)) for i in impls) + " |")
-    details = []
+        out.append(f"| `{impl}` | not run: {why} | | | | | | | |")
+    problems, others = [], []
     for row in rows:
         for impl in impls:
             r = row["by_impl"].get(impl)
             if r is None or r["status"] == "pass":
                 continue
-            details.append(f"### `{row['id']}` on `{impl}`: {r['status']}")
-            details.append(f"{row['description']}")
-            details.append("")
-            for d in r["divergences"]:
-                details.append(f"- divergence in *{d['check']}*: observed {code(d['observed'])}. {d['reason']} Evidence: {d['evidence']}")
-            for p in r["problems"]:
-                details.append(f"- {p}")
+            lines = [f"### `{row['id']}` on `{impl}`: {r['status']}", row["description"], ""]
+            lines += [f"- divergence in *{d['check']}*: observed {code(d['observed'])}. {d['reason']} "
+                      f"Evidence: {d['evidence']}" for d in r["divergences"]]
+            lines += [f"- {p}" for p in r["problems"]]
             if r["skip_reason"]:
-                details.append(f"- skipped: {r['skip_reason']}")
-            details.append("")
-    if details:
-        out += ["", "## Divergences, failures and skips", ""] + details
+                lines.append(f"- skipped: {r['skip_reason']}")
+            (problems if r["status"] == "fail" else others).extend(lines + [""])
+    if problems:
+        out += ["", "## Problems", ""] + problems
+    if others:
+        out += ["", "## Recorded divergences and skips", ""] + others
+    out += ["", "## Matrix", "", "| case | " + " | ".join(f"`{i}`" for i in impls) + " |",
+            "|---|" + "---|" * len(impls)]
+    for row in rows:
+        out.append(f"| `{row['id']}` | " + " | ".join(cell_text(row["by_impl"].get(i)) for i in impls) + " |")
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -122,15 +152,18 @@ def junit_xml(report: dict[str, Any]) -> str:
 
 
 def write_all(report: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Write report.md, report.json and junit.xml into ``out_dir`` (created if needed)."""
+    """Write report.md, report.json and junit.xml into ``out_dir`` (created if needed).
+
+    All three are written beside their targets first and renamed only once
+    all three are written, so ``out_dir`` never mixes two runs' reports.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "report.json": json.dumps(report, indent=2, sort_keys=True) + "\n",
         "report.md": markdown(report),
         "junit.xml": junit_xml(report),
     }
-    paths = []
-    for name, text in files.items():
-        write_atomic(out_dir / name, text)
-        paths.append(out_dir / name)
-    return paths
+    with staged(out_dir) as stage:
+        for name, text in files.items():
+            stage(name, text)
+    return [out_dir / name for name in files]

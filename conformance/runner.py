@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from conformance.cases import Case
 from conformance.checks import Check, Checks, error_text
@@ -26,12 +29,19 @@ class CaseResult:
 
     def message(self) -> str:
         """A failure message: what differs, expected vs observed, and how to reproduce."""
+        from conformance import suite
+
         lines = [f"{self.case.id} on {self.impl}: {self.case.description}"]
         lines += [f"  {p}" for p in self.problems]
         lines.append("  checks:")
         lines += [f"    {c.describe()}" for c in self.checks]
-        lines.append(f"  reproduce: pytest tests/test_conformance.py --impl {self.impl} -k '{self.case.id}'")
+        lines.append(f"  reproduce: {suite.reproduce(self.impl, self.case.id)}")
         return "\n".join(lines)
+
+    def fail(self, problems: list[str]) -> None:
+        """Turn this result into a failure for ``problems`` (e.g. a difference from a baseline)."""
+        self.status = "fail"
+        self.problems += problems
 
     def divergence_reason(self) -> str:
         return "; ".join(f"{d.check}: {d.reason}" for d in self.divergences)
@@ -61,15 +71,52 @@ def skip_reason(case: Case, adapter) -> str:
     return ""
 
 
-def run_case(case: Case, adapter, divergences: list[Divergence]) -> CaseResult:
-    """Seed, run ``case`` on ``adapter``, and judge its checks against ``divergences``."""
+class CaseTimeout(BaseException):
+    """A case ran past its time limit (a BaseException, so that no case's own ``except Exception`` swallows it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`CaseTimeout` in this thread once ``seconds`` have passed.
+
+    Uses SIGALRM, so it acts in the main thread of a process (pytest's, and
+    each xdist worker's); elsewhere, or with ``seconds`` None or 0, no limit.
+    A case stuck inside a native call is stopped when that call returns.
+    """
+    usable = bool(seconds) and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CaseTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_case(case: Case, adapter, divergences: list[Divergence], timeout: float | None = None) -> CaseResult:
+    """Seed, run ``case`` on ``adapter`` in a fresh Keras session, and judge its checks against ``divergences``.
+
+    A case that runs past ``timeout`` seconds fails with that reason; the run goes on.
+    """
     reason = skip_reason(case, adapter)
     if reason:
         return CaseResult(case, adapter.id, "skip", skip_reason=reason)
     checks = Checks()
-    adapter.set_seed(case.seed)
     try:
-        case.run(adapter, checks)
+        with time_limit(timeout):
+            adapter.clear_session()
+            adapter.set_seed(case.seed)
+            case.run(adapter, checks)
+    except CaseTimeout:
+        checks.items.append(Check("time limit", f"finishes within {timeout:g} s", "still running", False,
+                                  "stopped at the time limit (pytest --case-timeout)"))
     except Exception as exc:  # an implementation that raises is a result, not a crash
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         checks.items.append(

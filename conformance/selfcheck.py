@@ -147,8 +147,10 @@ def run_suite(impl_id: str, pythonpath: Path | None, timeout: float, keyword: st
         except subprocess.TimeoutExpired:
             return None, [], "timed out"
         failed = []
-        if json_path.exists():
-            failed = [r["id"] for r in json.loads(json_path.read_text())["results"] if r["status"] == "fail"]
+        # -x stops at the first failure, so the results are those of an incomplete run (FILE.partial)
+        written = [p for p in (json_path, Path(f"{json_path}.partial")) if p.exists()]
+        if written:
+            failed = [r["id"] for r in json.loads(written[0].read_text())["results"] if r["status"] == "fail"]
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
         return proc.returncode, failed, tail
 

@@ -36,6 +36,12 @@ def command(impl_id: str, json_path: Path, *options: str) -> list[str]:
     return cmd if IN_CHECKOUT else [*cmd, "--import-mode=importlib"]
 
 
+def reproduce(impl_id: str, case_id: str) -> str:
+    """The command that reruns one case, as the suite is found here (checkout or installed package)."""
+    where = "tests/test_conformance.py" if IN_CHECKOUT else "--pyargs conformance.suite"
+    return f"pytest {where} --impl {impl_id} -k '{case_id}'"
+
+
 def run_from(scratch: Path) -> Path:
     """The directory to run ``command`` in: the checkout's root, else ``scratch`` (never site-packages)."""
     return CHECKOUT if IN_CHECKOUT else scratch

@@ -56,3 +56,15 @@ def test_bad_results_are_one_line_exit_2(tmp_path, content, message):
                            str(tmp_path / "out")], capture_output=True, text=True)
     assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1
     assert not (tmp_path / "out" / "benchmarks.md").exists()
+
+
+def test_impossible_timings_are_flagged_as_noise(tmp_path):
+    """A Keras path faster than the raw framework, or a workload above the measured ceiling, is not a fact."""
+    results = {"benchmarks": [bench("stack-medium", "raw", 0.010), bench("stack-medium", "eager", 0.008),
+                              bench("matmul-peak", "raw", 0.1, batch=2048, flops=1e10)]}
+    rows = {r["call_path"]: r for r in benchreport.table_rows(benchreport.load_rows(results))
+            if r["workload"] == "stack-medium"}
+    assert rows["eager"]["noise"] == ["125 % of the measured ceiling", "faster than the raw baseline (0.80×)"]
+    assert rows["raw"]["noise"] == []  # exactly at the ceiling is possible
+    md = benchreport.markdown(benchreport.load_rows(results))
+    assert "stack-medium (noise†)" in md and "faster than the raw baseline (0.80×)" in md

@@ -47,3 +47,14 @@ def test_error_text_masks_addresses():
     exc = ValueError("Received: regularizer=<function f at 0x7ff90bebcf40>\nmore")
     assert error_text(exc) == "ValueError: Received: regularizer=<function f at 0x…>"
     assert error_text(KeyError()) == "KeyError"
+
+
+def test_equal_is_exact_for_floats_and_rounds_only_what_it_shows():
+    checks = Checks()
+    assert not checks.equal("ten digits", 1.0, 1.0000000001)
+    assert not checks.equal("float32 tenth", 0.1, np.float32(0.1))
+    assert not checks.equal("array", [1.0, 2.0], np.array([1.0, 2.0 + 1e-12]))
+    assert checks.equal("same array", (1.0, 2.0), np.array([1.0, 2.0]))
+    assert checks.items[0].observed == 1.0000000001  # where rounding would hide the difference, every digit shows
+    assert checks.items[1].observed == 0.10000000149011612
+    assert checks.equal("long float", 1 / 3, 1 / 3) and checks.items[-1].observed == 0.3333333  # else rounded

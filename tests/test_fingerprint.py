@@ -47,7 +47,9 @@ def test_behaviour_changes_show_with_old_and_new():
     assert changes["fit"][1]["consistent"] is False
     md = fingerprint.render(d, "md")
     assert "## dropout" in md and "| count | 121 | 120 |" in md
-    assert "<td class='new'><code>120</code></td>" in fingerprint.render(d, "html")
+    page = fingerprint.render(d, "html")
+    assert "<td><code>121</code></td><td><code>120</code></td>" in page
+    assert "<span class='tag regressed'>" in page  # a pass that became a failure is coloured as a regression
 
 
 def test_added_removed_and_environment():

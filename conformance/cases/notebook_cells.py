@@ -25,7 +25,7 @@ import numpy as np
 
 from conformance import FIXTURES, oracles
 from conformance.checks import error_text
-from conformance.files import read_toml
+from conformance.files import FixtureError, read_toml
 from conformance.cases import Case, add
 from conformance.cases.notebook import dropout_distribution, parse_summary_totals
 
@@ -58,7 +58,7 @@ class CellRun:
 
 
 def load_cells(path=CELLS_FILE) -> list[Cell]:
-    data = read_toml(path, ValueError)
+    data = read_toml(path, FixtureError)
     return [Cell(**{**entry, "code": entry["code"].rstrip("\n")}) for entry in data["cell"]]
 
 
@@ -117,7 +117,7 @@ def check_result(kind: str, value: Any, checks) -> None:
         checks.true("result on the dropout lattice", bool(np.all(oracles.on_lattice(arr, values))),
                     f"result {arr.ravel().tolist()} is 0 or 4·Σ_(j∈S) j·(450+10j), like the notebook's 39280")
     else:
-        raise ValueError(f"unknown result kind {kind!r} in {CELLS_FILE.name}")
+        raise FixtureError(f"unknown result kind {kind!r} in {CELLS_FILE.name}")
 
 
 def make_case(cells: list[Cell], index: int) -> Case:

@@ -1,0 +1,250 @@
+"""A verdict is complete or it is not a pass: `keras-conformance run` and the pytest plugin.
+
+Each test here breaks a run in one way -- its pytest child interrupted, killed,
+the whole process group interrupted while the parent ignores SIGINT, nothing
+selected, unreadable fixtures -- and checks that the exit status is not 0,
+that one line says what is missing, and that the previous report is left as
+it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance import cli, impls, runner, suite
+from conformance.cases import Case
+
+IMPL = impls.DEFAULT_IMPL  # the implementation the README's test command installs
+OLD_REPORT = "# the previous, complete report\n"
+
+
+@pytest.fixture
+def out(tmp_path):
+    """A report directory holding a previous report, which no incomplete run may touch."""
+    directory = tmp_path / "report"
+    directory.mkdir()
+    (directory / "report.md").write_text(OLD_REPORT)
+    return directory
+
+
+def untouched(directory: Path) -> bool:
+    return (directory / "report.md").read_text() == OLD_REPORT and not (directory / "report.json").exists()
+
+
+def start_run(out: Path, *args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--impl", IMPL, "--out", str(out), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), **popen)
+
+
+def wait_for_progress(proc: subprocess.Popen) -> None:
+    """Read the run's output until its pytest child has reported progress (cases are running)."""
+    for line in proc.stdout:
+        if "%]" in line or line.startswith("."):
+            return
+    raise AssertionError("the run ended before it reported progress")
+
+
+def pytest_child(parent_pid: int) -> int:
+    """The PID of the pytest process that ``parent_pid`` started."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-P", str(parent_pid)], capture_output=True, text=True).stdout.split()
+        if found:
+            return int(found[0])
+        time.sleep(0.1)
+    raise AssertionError("no child process")
+
+
+SLOW_KEYWORD = "not notebook-as-written"  # enough cases that a signal sent once progress shows lands mid-run
+
+
+@pytest.mark.parametrize("sig, status, says", [
+    (signal.SIGINT, cli.EXIT_INTERRUPTED, "interrupted"),
+    (signal.SIGKILL, cli.EXIT_UNEXPECTED, "INCOMPLETE keras3:tensorflow: its pytest process was killed by SIGKILL"),
+], ids=["interrupted", "killed"])
+def test_a_child_stopped_alone_is_not_a_pass(out, sig, status, says):
+    """SIGINT or SIGKILL to the pytest child only, mid-run: never exit 0, never a report."""
+    proc = start_run(out, "-k", SLOW_KEYWORD)
+    child = pytest_child(proc.pid)
+    wait_for_progress(proc)
+    os.kill(child, sig)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == status, stdout + stderr
+    assert says in stdout + stderr and "no report written" in stdout + stderr
+    assert "every result is as expected" not in stdout
+    assert "Traceback" not in stderr
+    assert untouched(out)
+
+
+def test_group_interrupted_while_the_parent_ignores_sigint(out):
+    """As in a non-interactive script: SIGINT to the whole process group, the parent ignoring it."""
+    proc = start_run(out, "-k", SLOW_KEYWORD, start_new_session=True,
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    wait_for_progress(proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == cli.EXIT_INTERRUPTED, stdout + stderr
+    assert "every result is as expected" not in stdout
+    assert untouched(out)
+
+
+def test_nothing_selected_is_bad_usage(out):
+    proc = start_run(out, "-k", "no-such-case")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == cli.EXIT_USAGE
+    assert stderr.strip().splitlines()[-1] == ("keras-conformance: error: keras3:tensorflow: no case selected "
+                                               "by -k 'no-such-case'; no report written")
+    assert "every result is as expected" not in stdout
+    assert untouched(out)
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[[divergence]\n", "is not valid TOML"),
+    ('[[divergence]]\ncase = "no-such-case"\ncheck = "c"\nobserved = 1\nreason = "r"\nevidence = "e"\n',
+     "divergence for unknown case 'no-such-case'"),
+], ids=["corrupt", "unknown-case"])
+def test_unreadable_fixtures_are_bad_usage_and_write_nothing(tmp_path, out, toml, message):
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(suite.CHECKOUT / "fixtures", fixtures)
+    (fixtures / "expectations" / "keras3.toml").write_text(toml)
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--out", str(out)], capture_output=True,
+                          text=True, env=dict(os.environ, CONFORMANCE_FIXTURES=str(fixtures)), timeout=120)
+    assert proc.returncode == cli.EXIT_USAGE
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert untouched(out)
+
+
+def test_pytest_writes_the_json_only_for_a_complete_run(tmp_path):
+    """-x stops at the first failure: the run is incomplete, so FILE stays as it was and exit is not 0."""
+    target = tmp_path / "r.json"
+    target.write_text("previous")
+    baseline = corrupted_baseline(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-x", "--impl", IMPL,
+                           "--baseline", str(baseline), "--conformance-json", str(target),
+                           "tests/test_conformance.py", "-k", "notebook-dropout-121-params or notebook-regularizers-zero-factors"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert target.read_text() == "previous"
+    partial = json.loads(Path(f"{target}.partial").read_text())
+    assert partial["complete"] is False and "1 of 2 selected cases have no verdict" in partial["incomplete_reason"]
+    assert "INCOMPLETE" in proc.stdout
+
+
+def corrupted_baseline(tmp_path: Path) -> Path:
+    """The shipped baseline of the default stack, with one case's recorded behaviour changed."""
+    data = json.loads((suite.CHECKOUT / "fixtures" / "baselines" / "keras3-tensorflow.json").read_text())
+    behaviour = data["cases"]["notebook-dropout-121-params"]["behaviour"]
+    behaviour["parameter counts"]["value"] = {"non_trainable": 0, "total": 122, "trainable": 122}
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_one_verdict_for_pytest_and_the_json(tmp_path):
+    """A case that fails against --baseline is a failure in the JSON too, not a pass."""
+    target = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "--impl", IMPL,
+                           "--baseline", str(corrupted_baseline(tmp_path)), "--conformance-json", str(target),
+                           "tests/test_conformance.py", "-k", "notebook-dropout-121-params"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "behaviour differs from the baseline" in proc.stdout
+    (result,) = json.loads(target.read_text())["results"]
+    assert result["status"] == "fail"
+    assert any("behaviour differs from the baseline" in p for p in result["problems"])
+
+
+class FakeAdapter:
+    id = "fake"
+    supports_training = True
+
+    def clear_session(self):
+        pass
+
+    def set_seed(self, seed):
+        pass
+
+
+def test_a_case_past_its_time_limit_fails_alone():
+    def hangs(k, checks):
+        checks.true("started", True, "the case started")
+        time.sleep(30)
+
+    started = time.monotonic()
+    result = runner.run_case(Case("hangs", "dropout", "never ends", hangs, "test"), FakeAdapter(), [], timeout=0.5)
+    assert time.monotonic() - started < 10
+    assert result.status == "fail"
+    assert any(c.name == "time limit" and not c.passed for c in result.checks)
+
+
+def test_each_case_starts_from_a_clear_session():
+    calls = []
+
+    class Recording(FakeAdapter):
+        def clear_session(self):
+            calls.append("clear")
+
+        def set_seed(self, seed):
+            calls.append("seed")
+
+    runner.run_case(Case("c", "dropout", "d", lambda k, checks: checks.true("x", True, "x"), "test"), Recording(), [])
+    assert calls == ["clear", "seed"]
+
+
+@pytest.mark.parametrize("in_checkout, command", [
+    (True, "pytest tests/test_conformance.py --impl keras3:jax -k 'dropout-seeding'"),
+    (False, "pytest --pyargs conformance.suite --impl keras3:jax -k 'dropout-seeding'"),
+])
+def test_reproduce_line_names_the_suite_as_it_is_installed(monkeypatch, in_checkout, command):
+    monkeypatch.setattr(suite, "IN_CHECKOUT", in_checkout)
+    assert suite.reproduce("keras3:jax", "dropout-seeding") == command
+
+
+def test_bench_report_help_prints_percent_once(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench-report", "--help"])
+    text = capsys.readouterr().out
+    assert "% of the measured" in text and "%%" not in text
+
+
+def test_native_load_notices_are_dropped_and_everything_else_kept(capfd):
+    notice = ("I0000 00:00:1795779253.142671    2603 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+              "GPU will not be used.\n")
+    with impls.native_notices_filtered():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, notice.encode())
+        os.write(2, b"E0000 00:00:1.0 1 some_op.cc:12] a real error\n")
+    assert capfd.readouterr().err == "E0000 00:00:1.0 1 some_op.cc:12] a real error\n"
+    with pytest.raises(ImportError):
+        with impls.native_notices_filtered():
+            os.write(2, notice.encode())
+            raise ImportError("broken")
+    assert capfd.readouterr().err == notice  # when the import fails, nothing is held back
+
+
+def test_keras_version_is_read_from_the_imported_module(monkeypatch):
+    """keras-nightly installs as another distribution: the version is keras.__version__, and ranges apply to it."""
+    from conformance import expectations
+
+    adapter = impls.load(IMPL)
+    monkeypatch.setattr(adapter.keras, "__version__", "3.16.0.dev2026102704")
+    monkeypatch.delitem(adapter.__dict__, "keras_version", raising=False)
+    monkeypatch.setattr(impls.importlib.metadata, "packages_distributions", lambda: {"keras": ["keras-nightly"]})
+    impls.distribution_note.cache_clear()
+    try:
+        assert adapter.keras_version == "3.16.0.dev2026102704"
+        assert adapter.versions()["keras"] == "3.16.0.dev2026102704 (keras, from keras-nightly)"
+        older = expectations.Divergence("c", "k", 1, "r", "e", "keras3", "f", versions="<3.14")
+        assert not older.applies_to(IMPL, "keras", adapter.keras_version)
+    finally:
+        impls.distribution_note.cache_clear()
+        monkeypatch.delitem(adapter.__dict__, "keras_version", raising=False)
