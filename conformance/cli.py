@@ -217,7 +217,7 @@ def run_one(impl_id: str, keyword: str | None, workdir: Path) -> ImplRun:
         run.problem = "no case selected" + (f" by -k {keyword!r}" if keyword else "")
     elif returncode == pytest_exit.USAGE_ERROR:
         run.usage_error = True
-        run.problem = "pytest refused its arguments or fixtures (see the error above)"
+        run.problem = "its pytest process stopped before running any case (see the error above)"
     else:
         run.interrupted = bool(partial.get("interrupted")) or (not partial and returncode == pytest_exit.INTERRUPTED)
         run.problem = partial.get("incomplete_reason") or f"its pytest process ended with exit status {returncode} " \
@@ -247,12 +247,11 @@ def print_matrix(report: dict, console, show_all: bool) -> None:
     if not shown:
         return
     hidden = len(rows) - len(shown)
-    console.print("\nnot ok somewhere (div = recorded divergence)"
-                  + (f"; {hidden} cases ok everywhere not shown (--show-all)" if hidden else ""))
+    console.print("\ncases not ok everywhere (div = recorded divergence):" if hidden else "\nevery case:")
     table = Table(box=None, pad_edge=False, show_edge=False)
     table.add_column("case", no_wrap=True, overflow="ellipsis", ratio=1)
     for impl in cols:
-        table.add_column(impls.IMPLS[impl].short or impl, justify="center", no_wrap=True)
+        table.add_column(impls.IMPLS[impl].short or impl, justify="center", no_wrap=True, min_width=5)
     for row in shown:
         cells = []
         for impl in cols:
@@ -261,6 +260,8 @@ def print_matrix(report: dict, console, show_all: bool) -> None:
             cells.append(f"[{colour}]{text}[/]" if colour else text)
         table.add_row(row["id"], *cells)
     console.print(table)
+    if hidden:
+        console.print(f"(and {hidden} cases ok everywhere: --show-all lists them)")
 
 
 def validate_fixtures() -> None:
@@ -313,7 +314,8 @@ def cmd_run(args) -> int:
     print_matrix(report, console, args.show_all)
     paths = reports.write_all(report, args.out)
     bad = reports.unexpected(report)
-    print(f"wall time {reports.duration(time.monotonic() - started)}; reports: {', '.join(str(p) for p in paths)}")
+    print(f"wall time {reports.duration(time.monotonic() - started)}; reports in {args.out}: "
+          f"{', '.join(p.name for p in paths)}")
     if bad:
         print(f"keras-conformance: {len(bad)} unexpected result(s)")
         return EXIT_UNEXPECTED
