@@ -194,15 +194,16 @@ def raw_forward(k, w: Workload, backend: str):
     if backend == "torch":
         import torch
 
-        params = [tuple(torch.from_numpy(a) for a in layer) for layer in folded]
-        xt = torch.from_numpy(w.x)
+        device = torch_device(k)
+        params = [tuple(torch.from_numpy(a).to(device) for a in layer) for layer in folded]
+        xt = torch.from_numpy(w.x).to(device)
 
         def run():
             with torch.no_grad():
                 x_ = xt
                 for kernel, bias, scale, shift in params:
                     x_ = torch.addmm(bias, x_, kernel) * scale + shift
-                return x_.numpy()
+                return x_.cpu().numpy()
 
         return run
     if backend == "numpy":
@@ -215,6 +216,19 @@ def raw_forward(k, w: Workload, backend: str):
 
         return run
     raise Unsupported(f"no raw baseline for {backend}")
+
+
+def torch_device(k):
+    """The device Keras's PyTorch backend puts tensors on (a GPU where there is one), so that raw
+    baselines run where the Keras paths they are compared with run."""
+    return k.keras.ops.convert_to_tensor(np.zeros(1, DTYPE)).device
+
+
+def matmul_size(k) -> int:
+    """The matmul that measures the ceiling: 2048² on a CPU; 8192² on an accelerator, where a
+    2048² product is too short to reach its rate (an H200 reached 29 TFLOP/s at 2048², less
+    than the large stack's own matmuls)."""
+    return 2048 if accelerator(k) is None else 8192
 
 
 def matmul_peak(k, n: int = 2048) -> Callable[[], Any]:
@@ -235,7 +249,10 @@ def matmul_peak(k, n: int = 2048) -> Callable[[], Any]:
     if backend == "torch":
         import torch
 
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        device = torch_device(k)
+        ta, tb = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
+        if device.type == "cuda":  # wait for the product without copying it back
+            return lambda: (ta @ tb, torch.cuda.synchronize(device))
         return lambda: (ta @ tb).numpy()
     return lambda: a @ b
 
@@ -251,22 +268,3 @@ def accelerator(k) -> str | None:
     """The accelerator the backend runs on, or None on CPU."""
     device = k.device()
     return None if device == "cpu" or device.startswith("unknown") else device
-
-
-def pin_precision(k) -> str:
-    """Full float32 matmuls on every backend (TF32 off on GPUs); returns what was pinned, for the records."""
-    backend = k.spec.backend
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-    elif backend == "jax":
-        import jax
-
-        jax.config.update("jax_default_matmul_precision", "highest")
-    elif backend == "torch":
-        import torch
-
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-    return "float32, TF32 off"

@@ -9,12 +9,14 @@ each a list of ``[[divergence]]`` tables::
     observed = false                                # what the implementation gives instead
     only = ["keras3:numpy"]                         # optional: IDs or variants it applies to
     versions = ">=3.1,<3.15"                        # optional: the Keras versions it applies to (PEP 440)
+    devices = ["gpu"]                               # optional: the kinds of device it applies to (cpu, gpu, tpu)
     reason = "why it differs"
     evidence = "docs, changelog, source file or upstream issue"
 
 A string ``observed`` may contain ``*`` wildcards (error messages).  The
 Keras version ``versions`` is matched against is that of the variant under
 test: ``keras`` for Keras 3, ``tf_keras``, or TensorFlow's for ``tensorflow.keras``.
+``devices`` scopes an entry to the kind of device the backend runs on.
 
 Divergences are strict: a recorded divergence whose check now passes, or
 that now gives something else than ``observed``, fails the case and says so;
@@ -37,7 +39,8 @@ from conformance.files import FixtureError, read_toml
 
 EXPECTATIONS_DIR = FIXTURES / "expectations"
 REQUIRED = ("case", "check", "observed", "reason", "evidence")
-OPTIONAL = ("only", "versions")
+OPTIONAL = ("only", "versions", "devices")
+DEVICE_KINDS = ("cpu", "gpu", "tpu")
 
 
 class ExpectationsError(FixtureError):
@@ -55,9 +58,13 @@ class Divergence:
     file: str
     only: tuple[str, ...] = ()
     versions: str = ""  # a PEP 440 specifier on the Keras version; empty: every version
+    devices: tuple[str, ...] = ()  # kinds of device (cpu, gpu, tpu); empty: every device
 
-    def applies_to(self, impl_id: str, variant: str, keras_version: str | None = None) -> bool:
+    def applies_to(self, impl_id: str, variant: str, keras_version: str | None = None,
+                   device_kind: str | None = None) -> bool:
         if self.only and impl_id not in self.only and variant not in self.only:
+            return False
+        if self.devices and device_kind is not None and device_kind not in self.devices:
             return False
         if self.versions and keras_version is not None:
             return SpecifierSet(self.versions).contains(keras_version, prereleases=True)
@@ -84,6 +91,9 @@ def load_file(path: Path, family: str) -> list[Divergence]:
         for key in ("reason", "evidence"):
             if not str(entry[key]).strip():
                 raise ExpectationsError(f"{where}: {key} is empty")
+        unknown_devices = set(entry.get("devices", ())) - set(DEVICE_KINDS)
+        if unknown_devices:
+            raise ExpectationsError(f"{where}: devices {sorted(unknown_devices)} unknown; use {', '.join(DEVICE_KINDS)}")
         try:
             SpecifierSet(entry.get("versions", ""))
         except (InvalidSpecifier, TypeError):
@@ -94,7 +104,7 @@ def load_file(path: Path, family: str) -> list[Divergence]:
                 case=entry["case"], check=entry["check"], observed=entry["observed"],
                 reason=" ".join(str(entry["reason"]).split()), evidence=" ".join(str(entry["evidence"]).split()),
                 family=family, file=path.name, only=tuple(entry.get("only", ())),
-                versions=entry.get("versions", ""),
+                versions=entry.get("versions", ""), devices=tuple(entry.get("devices", ())),
             )
         )
     return entries
@@ -120,7 +130,7 @@ def validate(entries: Iterable[Divergence], case_ids: set[str], impl_ids: set[st
         for name in d.only:
             if name not in impl_ids | variants:
                 raise ExpectationsError(f"{d.file}: case {d.case}: unknown implementation {name!r} in only")
-        key = (d.family, d.case, d.check, d.only, d.versions)
+        key = (d.family, d.case, d.check, d.only, d.versions, d.devices)
         if key in seen:
             raise ExpectationsError(f"{d.where()}: recorded twice")
         seen.add(key)

@@ -257,8 +257,10 @@ def recorded(env: dict[str, Any], case_id: str) -> list[Any]:
     except expectations.ExpectationsError:
         return []
     family = impl.split(":")[0]
+    device = str(env.get("device", ""))
+    kind = ("gpu" if device.startswith(("gpu", "cuda")) else device.split(" ")[0]) or None
     return [e for e in entries if e.family == family and e.case == case_id
-            and e.applies_to(impl, variant, version or None)]
+            and e.applies_to(impl, variant, version or None, kind)]
 
 
 def _label(env: dict[str, Any]) -> str:

@@ -231,6 +231,7 @@ class Adapter:
             enable_jax_compilation_cache()
         with native_notices_filtered():
             self._import(spec)
+        self.precision = self.pin_precision()  # for every case and benchmark alike
 
     def _import(self, spec: ImplSpec) -> None:
         if spec.family == "keras3":
@@ -313,15 +314,35 @@ class Adapter:
         elif backend == "torch":
             import torch
 
-            xt = torch.tensor(x, requires_grad=True)
+            device = layer.trainable_weights[0].value.device  # where Keras put the layer: a GPU if there is one
+            xt = torch.tensor(x, requires_grad=True, device=device)
             for w in layer.trainable_weights:
                 w.value.grad = None
-            loss = (layer(xt, training=True) * torch.tensor(upstream)).sum()
+            loss = (layer(xt, training=True) * torch.tensor(upstream, device=device)).sum()
             loss.backward()
             grads = [xt.grad, *(w.value.grad for w in layer.trainable_weights)]
         else:
             raise NotImplementedError(f"{self.id} computes no gradients")
         return {name: self.to_numpy(g) for name, g in zip(["inputs", *names], grads)}
+
+    def pin_precision(self) -> str:
+        """Full float32 matmuls on every backend: TF32 off on GPUs, where JAX and TensorFlow would
+        otherwise multiply float32 matrices in TF32 (10-bit mantissa). Returns what was pinned."""
+        backend = self.spec.backend
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+        elif backend == "jax":
+            import jax
+
+            jax.config.update("jax_default_matmul_precision", "highest")
+        elif backend == "torch":
+            import torch
+
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        return "float32, TF32 off"
 
     def clear_session(self) -> None:
         """Reset Keras's global state (layer names, graphs), so that no case sees another's.
@@ -434,7 +455,12 @@ class Adapter:
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.versions().items())
-        return f"{self.id} — {parts}; device {self.device()}"
+        return f"{self.id} — {parts}; device {self.device()}, {self.precision}"
+
+    def device_kind(self) -> str:
+        """'cpu', 'gpu' or 'tpu': what a divergence's ``devices`` names."""
+        device = self.device()
+        return "gpu" if device.startswith(("gpu", "cuda")) else device.split(" ")[0]
 
 
 _loaded: Adapter | None = None

@@ -10,6 +10,7 @@ or a failure that says expected vs observed and how to reproduce.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import Counter
@@ -85,11 +86,16 @@ class ConformanceState:
     def adapter(self) -> impls.Adapter:
         return impls.load(self.impl_id)
 
+    @functools.cached_property
+    def device_kind(self) -> str:
+        return self.adapter.device_kind()
+
     def divergences_for(self, case_id: str) -> list[expectations.Divergence]:
         adapter = self.adapter
         return [
             d for d in self.divergences
-            if d.family == self.spec.family and d.case == case_id and d.applies_to(adapter.id, adapter.variant, adapter.keras_version)
+            if d.family == self.spec.family and d.case == case_id
+            and d.applies_to(adapter.id, adapter.variant, adapter.keras_version, self.device_kind)
         ]
 
 

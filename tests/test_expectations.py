@@ -41,6 +41,7 @@ def test_load_valid_file(tmp_path):
     (ENTRY + "colour = 1\n", "unknown key"),
     ("[something]\n", "unknown top-level"),
     (ENTRY + 'versions = "3.14+"\n', "not a version specifier"),
+    (ENTRY + 'devices = ["cuda"]\n', "devices \\['cuda'\\] unknown"),
 ])
 def test_malformed_files_give_one_line(tmp_path, text, message):
     (tmp_path / "keras3.toml").write_text(text)
@@ -64,6 +65,13 @@ def test_only_and_versions_both_apply():
     assert d.applies_to("keras3:tensorflow", "keras", "3.10.0")
     assert not d.applies_to("keras3:jax", "keras", "3.10.0")
     assert not d.applies_to("keras3:tensorflow", "keras", "3.15.1")
+
+
+def test_devices_scope_a_divergence_to_a_kind_of_device(tmp_path):
+    (tmp_path / "keras3.toml").write_text(ENTRY + 'devices = ["gpu"]\n')
+    [d] = expectations.load_all(tmp_path)
+    assert d.applies_to("keras3:torch", "keras", "3.15.1", "gpu")
+    assert not d.applies_to("keras3:torch", "keras", "3.15.1", "cpu")
 
 
 def test_validate_rejects_unknown_case_and_impl(tmp_path):

@@ -159,6 +159,22 @@ def truncated_normal(k, checks):
     checks.true("within bounds", values.min() >= 0.1 - 1e-6 and values.max() <= 0.9 + 1e-6, "0.1 <= value <= 0.9")
 
 
+#: Draws for the truncation test: an implementation that keeps a value beyond 2 stddev with
+#: probability p per draw shows it with probability 1 − (1 − p)^n; for Keras's PyTorch backend
+#: (p = P(|Z| > 2)^4 ≈ 4.3e-6) that is 1 − 5e-10 at n = 5e6.
+TRUNCATION_DRAWS = 5_000_000
+
+
+@case("init-truncated-normal-never-beyond-two-stddev", "init",
+      f"TruncatedNormal(stddev=1) never draws beyond ±2 stddev, in {TRUNCATION_DRAWS:,} draws", source=SOURCE)
+def truncated_normal_bound(k, checks):
+    init = k.keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0, seed=11)
+    values = draw(k, init, (TRUNCATION_DRAWS,))
+    beyond = int(np.count_nonzero(np.abs(values) > 2.0 * (1 + 1e-6)))
+    checks.true("no draw beyond 2 stddev", beyond == 0,
+                f"{beyond} of {TRUNCATION_DRAWS} draws beyond ±2 (a true truncated normal has none)")
+
+
 # -- Deterministic initializers ---------------------------------------------------------------
 
 
