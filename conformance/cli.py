@@ -113,6 +113,15 @@ def build_parser() -> Parser:
                     help="flag medians slower by more than this fraction (default 0.1)")
     br.add_argument("--out", type=Path, default=Path("bench-report"), metavar="DIR", help="default bench-report/")
 
+    ls = sub.add_parser(
+        "list", help="list every case: its ID, pytest markers and what it pins",
+        description="Print every registered case (the test IDs pytest shows), its markers and its description. "
+        "Imports no framework.",
+    )
+    ls.add_argument("pattern", nargs="?", default="*", metavar="PATTERN",
+                    help="only IDs matching this shell-style pattern, e.g. 'dropout-*' (default: all)")
+    ls.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
+
     fl = sub.add_parser(
         "flakes", help="run the whole test suite N times in random orders and report verdicts that change",
         description="Run pytest on tests/ (installed: on the conformance suite) N times, each in a different random "
@@ -407,6 +416,26 @@ def cmd_bench_report(args) -> int:
     return EXIT_OK
 
 
+def cmd_list(args) -> int:
+    import fnmatch
+    import json
+
+    from conformance import cases
+
+    chosen = [c for c in cases.all_cases() if fnmatch.fnmatchcase(c.id, args.pattern)]
+    if not chosen:
+        raise UsageError(f"no case ID matches {args.pattern!r}")
+    if args.format == "json":
+        print(json.dumps([{"id": c.id, "markers": list(c.markers), "description": c.description,
+                           "needs_training": c.needs_training} for c in chosen], indent=1))
+        return EXIT_OK
+    width = max(len(c.id) for c in chosen)
+    for c in chosen:
+        print(f"{c.id:<{width}}  [{', '.join(c.markers)}]  {c.description}")
+    print(f"{len(chosen)} of {len(cases.all_cases())} cases")
+    return EXIT_OK
+
+
 def cmd_flakes(args) -> int:
     from conformance import flakes
 
@@ -433,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff, "bench-report": cmd_bench_report,
-                    "selfcheck": cmd_selfcheck, "flakes": cmd_flakes}
+                    "selfcheck": cmd_selfcheck, "flakes": cmd_flakes, "list": cmd_list}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)

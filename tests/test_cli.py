@@ -165,3 +165,16 @@ def test_interrupted_parent_stops_its_child(tmp_path):
     child_pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # reaped: no such process any more
         os.kill(child_pid, 0)
+
+
+def test_list_prints_every_case_without_importing_a_framework():
+    code = ("import sys; from conformance import cli; status = cli.main(['list']); "
+            "print('IMPORTED', sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules)); "
+            "sys.exit(status)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    from conformance import cases
+
+    assert proc.returncode == 0
+    ids = [line.split()[0] for line in proc.stdout.splitlines()[:-2]]
+    assert ids == [c.id for c in cases.all_cases()]
+    assert "IMPORTED []" in proc.stdout

@@ -248,3 +248,18 @@ def test_keras_version_is_read_from_the_imported_module(monkeypatch):
     finally:
         impls.distribution_note.cache_clear()
         monkeypatch.delitem(adapter.__dict__, "keras_version", raising=False)
+
+
+def test_cases_starved_of_time_fail_alone_and_the_run_completes(tmp_path):
+    """With --case-timeout far too short, each case fails with that reason; the run still gives every verdict."""
+    target = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "--impl", IMPL, "--case-timeout",
+                           "0.01", "--conformance-json", str(target), "tests/test_conformance.py",
+                           "-k", "notebook-dropout-output-mean or notebook-init-20-params"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    report = json.loads(target.read_text())
+    assert report["complete"] and len(report["results"]) == 2
+    for result in report["results"]:
+        assert result["status"] == "fail"
+        assert [c["name"] for c in result["checks"] if not c["passed"]] == ["time limit"]
