@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from conformance.backends.base import Unsupported  # noqa: F401  (raised by call paths)
+
 #: Dense→BatchNormalization→Dropout stacks: name → (width, batch, layers, needs an accelerator).
 STACKS = {
     "tiny": (32, 32, 2, False),       # overhead-bound
@@ -108,13 +110,8 @@ def layer_workload(k, layer_name: str, batch: int, width: int = 512) -> Workload
 # -- call paths ---------------------------------------------------------------------------------
 
 
-class Unsupported(Exception):
-    """A call path this implementation does not have; the message says why."""
-
-
 def call_path(k, w: Workload, path: str, training: bool = False) -> Callable[[], Any]:
     """A no-argument function running one synchronised forward pass of ``w`` along ``path``."""
-    backend = k.spec.backend
     model, x = w.model, w.x
     if path == "predict":
         if training:
@@ -127,101 +124,21 @@ def call_path(k, w: Workload, path: str, training: bool = False) -> Callable[[],
     if path == "eager":
         return lambda: k.to_numpy(model(x, training=training))
     if path in ("compiled", "compiled-xla"):
-        return compiled(k, model, x, backend, xla=path == "compiled-xla", training=training)
+        return k.compiled(model, x, xla=path == "compiled-xla", training=training)
     if path == "raw":
         if training or not w.dense:
             raise Unsupported("the raw baseline covers the Dense→BatchNormalization→Dropout stacks in inference")
-        return raw_forward(k, w, backend)
+        return raw_forward(k, w)
     raise ValueError(f"unknown call path {path!r}")
 
 
-def compiled(k, model, x, backend: str, xla: bool, training: bool):
-    if backend == "jax":
-        if not xla:
-            raise Unsupported("JAX always compiles with XLA: see compiled-xla")
-        import jax
-
-        trainable = [v.value for v in model.trainable_variables]
-        frozen = [v.value for v in model.non_trainable_variables]
-        fn = jax.jit(lambda t, f, x_: model.stateless_call(t, f, x_, training=training)[0])
-        xj = jax.numpy.asarray(x)
-        return lambda: fn(trainable, frozen, xj).block_until_ready()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        fn = tf.function(lambda x_: model(x_, training=training), jit_compile=xla)
-        xt = tf.constant(x)
-        return lambda: fn(xt).numpy()
-    if backend == "torch":
-        raise Unsupported("torch.compile is not benchmarked on CPU: its C++ build takes minutes on 2 cores")
-    raise Unsupported(f"the {backend} backend has no compiler")
-
-
-def raw_forward(k, w: Workload, backend: str):
+def raw_forward(k, w: Workload) -> Callable[[], Any]:
     """The stack's inference arithmetic written directly in the backend: x·W + b, then the BN affine map."""
-    eps = w.epsilon
     folded = []
     for (kernel, bias), (gamma, beta, mean, var) in zip(w.dense, w.bn):
-        scale = gamma / np.sqrt(var + eps)
+        scale = gamma / np.sqrt(var + w.epsilon)
         folded.append((kernel, bias, scale.astype(DTYPE), (beta - mean * scale).astype(DTYPE)))
-    if backend == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        params = [tuple(jnp.asarray(a) for a in layer) for layer in folded]
-
-        @jax.jit
-        def fn(x_, params_):
-            for kernel, bias, scale, shift in params_:
-                x_ = (x_ @ kernel + bias) * scale + shift
-            return x_
-
-        xj = jnp.asarray(w.x)
-        return lambda: fn(xj, params).block_until_ready()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        params = [tuple(tf.constant(a) for a in layer) for layer in folded]
-
-        @tf.function(jit_compile=True)
-        def fn(x_):
-            for kernel, bias, scale, shift in params:
-                x_ = (tf.matmul(x_, kernel) + bias) * scale + shift
-            return x_
-
-        xt = tf.constant(w.x)
-        return lambda: fn(xt).numpy()
-    if backend == "torch":
-        import torch
-
-        device = torch_device(k)
-        params = [tuple(torch.from_numpy(a).to(device) for a in layer) for layer in folded]
-        xt = torch.from_numpy(w.x).to(device)
-
-        def run():
-            with torch.no_grad():
-                x_ = xt
-                for kernel, bias, scale, shift in params:
-                    x_ = torch.addmm(bias, x_, kernel) * scale + shift
-                return x_.cpu().numpy()
-
-        return run
-    if backend == "numpy":
-
-        def run():
-            x_ = w.x
-            for kernel, bias, scale, shift in folded:
-                x_ = (x_ @ kernel + bias) * scale + shift
-            return x_
-
-        return run
-    raise Unsupported(f"no raw baseline for {backend}")
-
-
-def torch_device(k):
-    """The device Keras's PyTorch backend puts tensors on (a GPU where there is one), so that raw
-    baselines run where the Keras paths they are compared with run."""
-    return k.keras.ops.convert_to_tensor(np.zeros(1, DTYPE)).device
+    return k.raw_forward(folded, w.x)
 
 
 def matmul_size(k) -> int:
@@ -233,28 +150,7 @@ def matmul_size(k) -> int:
 
 def matmul_peak(k, n: int = 2048) -> Callable[[], Any]:
     """An n×n float32 matmul in the backend, synchronised: the measured compute ceiling."""
-    a, b = make_input((n, n), 2), make_input((n, n), 3)
-    backend = k.spec.backend
-    if backend == "jax":
-        import jax
-
-        fn = jax.jit(lambda p, q: p @ q)
-        pa, pb = jax.numpy.asarray(a), jax.numpy.asarray(b)
-        return lambda: fn(pa, pb).block_until_ready()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        ta, tb = tf.constant(a), tf.constant(b)
-        return lambda: tf.matmul(ta, tb).numpy()
-    if backend == "torch":
-        import torch
-
-        device = torch_device(k)
-        ta, tb = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
-        if device.type == "cuda":  # wait for the product without copying it back
-            return lambda: (ta @ tb, torch.cuda.synchronize(device))
-        return lambda: (ta @ tb).numpy()
-    return lambda: a @ b
+    return k.matmul(make_input((n, n), 2), make_input((n, n), 3))
 
 
 def prepare(fn: Callable[[], Any]) -> float:

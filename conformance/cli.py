@@ -427,7 +427,7 @@ def cmd_list(args) -> int:
         raise UsageError(f"no case ID matches {args.pattern!r}")
     if args.format == "json":
         print(json.dumps([{"id": c.id, "markers": list(c.markers), "description": c.description,
-                           "needs_training": c.needs_training} for c in chosen], indent=1))
+                           "needs": list(c.needs)} for c in chosen], indent=1))
         return EXIT_OK
     width = max(len(c.id) for c in chosen)
     for c in chosen:

@@ -9,7 +9,7 @@ each a list of ``[[divergence]]`` tables::
     observed = false                                # what the implementation gives instead
     only = ["keras3:numpy"]                         # optional: IDs or variants it applies to
     versions = ">=3.1,<3.15"                        # optional: the Keras versions it applies to (PEP 440)
-    devices = ["gpu"]                               # optional: the kinds of device it applies to (cpu, gpu, tpu)
+    devices = ["gpu"]                               # optional: the kinds of device it applies to (DEVICE_KINDS)
     reason = "why it differs"
     evidence = "docs, changelog, source file or upstream issue"
 
@@ -40,7 +40,8 @@ from conformance.files import FixtureError, read_toml
 EXPECTATIONS_DIR = FIXTURES / "expectations"
 REQUIRED = ("case", "check", "observed", "reason", "evidence")
 OPTIONAL = ("only", "versions", "devices")
-DEVICE_KINDS = ("cpu", "gpu", "tpu")
+#: cpu-bf16: a CPU on which the backend computes in bfloat16 unless told otherwise (OpenVINO on AMX/AVX512-BF16).
+DEVICE_KINDS = ("cpu", "cpu-bf16", "gpu", "tpu")
 
 
 class ExpectationsError(FixtureError):

@@ -66,9 +66,13 @@ class CaseResult:
 
 
 def skip_reason(case: Case, adapter) -> str:
-    if case.needs_training and not adapter.supports_training:
-        return f"{adapter.id} is inference-only (no fit/train_on_batch); this case trains"
-    return ""
+    """Why ``case`` cannot run on ``adapter`` (from what it needs and what the backend can do), or ''."""
+    from conformance.backends.base import CAPABILITIES
+
+    lacking = [need for need in case.needs if need not in adapter.capabilities]
+    if not lacking:
+        return ""
+    return f"{adapter.id} cannot {' or '.join(CAPABILITIES[n] for n in lacking)}, which this case needs"
 
 
 class CaseTimeout(BaseException):

@@ -64,3 +64,19 @@ def test_unexpected_and_write_all(tmp_path):
     paths = reports.write_all(report, tmp_path / "out")
     assert sorted(p.name for p in paths) == ["junit.xml", "report.json", "report.md"]
     assert json.loads((tmp_path / "out" / "report.json").read_text())["format_version"] == reports.FORMAT_VERSION
+
+
+def test_markdown_puts_totals_and_problems_first_and_keeps_its_columns():
+    md = reports.markdown(reports.combine([RUN], {"keras2": "not installed"}))
+    assert md.index("**1 unexpected result(s)**") < md.index("## Problems") < md.index("## Matrix")
+    assert md.index("### `c-fail`") < md.index("### `b-div`")  # failures before recorded divergences
+    tables = [block for block in md.split("\n\n") if block.startswith("|")]
+    for table in tables:
+        widths = {line.count("|") for line in table.splitlines()}
+        assert len(widths) == 1, table  # every row, "not run" ones included, has the header's columns
+    assert "| `keras3:jax` |" in md and "| 4 | 1 | 1 | 1 | 1 |" in md
+
+
+def test_totals_line_says_case_in_the_singular():
+    counts = {"cases": 1, "pass": 1, "divergence": 0, "fail": 0, "skip": 0}
+    assert reports.totals_line(counts) == "1 case: 1 pass"

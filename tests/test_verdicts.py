@@ -165,7 +165,7 @@ def test_one_verdict_for_pytest_and_the_json(tmp_path):
 
 class FakeAdapter:
     id = "fake"
-    supports_training = True
+    capabilities = frozenset({"train", "gradients"})
 
     def clear_session(self):
         pass
@@ -263,3 +263,27 @@ def test_cases_starved_of_time_fail_alone_and_the_run_completes(tmp_path):
     for result in report["results"]:
         assert result["status"] == "fail"
         assert [c["name"] for c in result["checks"] if not c["passed"]] == ["time limit"]
+
+
+def test_skip_reasons_come_from_what_a_case_needs_and_what_the_backend_can_do():
+    class InferenceOnly(FakeAdapter):
+        capabilities = frozenset()
+
+    grads = Case("g", "batchnorm", "d", lambda k, checks: None, "test", needs=("gradients",))
+    both = Case("b", "batchnorm", "d", lambda k, checks: None, "test", needs=("train", "gradients"))
+    assert runner.skip_reason(grads, FakeAdapter()) == ""
+    assert runner.skip_reason(grads, InferenceOnly()) == "fake cannot take gradients, which this case needs"
+    assert runner.run_case(both, InferenceOnly(), []).skip_reason == (
+        "fake cannot train (fit, train_on_batch) or take gradients, which this case needs")
+
+
+def test_every_implementation_is_one_entry_naming_its_adapter():
+    from conformance.backends.base import CAPABILITIES, Adapter
+    from conformance.cases import all_cases
+
+    for spec in impls.IMPLS.values():
+        assert issubclass(spec.adapter, Adapter) and spec.adapter.framework_name and spec.short
+        assert spec.adapter.capabilities <= set(CAPABILITIES)
+        if spec.family == "keras3":
+            assert spec.env["KERAS_BACKEND"] == spec.backend
+    assert {need for case in all_cases() for need in case.needs} <= set(CAPABILITIES)

@@ -37,7 +37,7 @@ class Case:
     description: str
     run: Callable[["Adapter", "Checks"], None]
     source: str  # "notebook" (the seed notebook) or the topic module's name
-    needs_training: bool = False  # skipped, visibly, on inference-only backends
+    needs: tuple[str, ...] = ()  # capabilities it needs (conformance.backends.base.CAPABILITIES)
 
     @property
     def seed(self) -> int:
@@ -52,13 +52,14 @@ class Case:
 _REGISTRY: dict[str, Case] = {}
 
 
-def case(id: str, topic: str, description: str, *, source: str, needs_training: bool = False):
-    """Decorator: register ``run(k, checks)`` as the case ``id``."""
+def case(id: str, topic: str, description: str, *, source: str, needs: tuple[str, ...] = ()):
+    """Decorator: register ``run(k, checks)`` as the case ``id``; ``needs`` lists the capabilities it uses
+    beyond inference ("train", "gradients"), so that implementations without them skip it, saying why."""
     if topic not in TOPICS:
         raise ValueError(f"case {id}: unknown topic {topic!r}")
 
     def register(run: Callable[["Adapter", "Checks"], None]) -> Callable:
-        add(Case(id, topic, description, run, source, needs_training))
+        add(Case(id, topic, description, run, source, tuple(needs)))
         return run
 
     return register

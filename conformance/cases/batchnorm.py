@@ -196,7 +196,7 @@ def predict_and_call(k, checks):
 
 @case("batchnorm-fit-updates-moving-statistics", "batchnorm",
       "one fit step (one batch, learning rate 0) normalises with batch statistics and moves the moving ones",
-      source=SOURCE, needs_training=True)
+      source=SOURCE, needs=("train",))
 def fit_updates(k, checks):
     shape = (16, 3)
     model, layer = bn_model(k, shape)
@@ -250,7 +250,7 @@ def masked_statistics(k, checks):
 def register_gradients(name, shape, axis):
     @case(f"batchnorm-gradients-{name}", "batchnorm",
           f"in training mode on {shape}, axis={axis}: gradients w.r.t. input, gamma and beta equal the analytic ones",
-          source=SOURCE, needs_training=True)
+          source=SOURCE, needs=("gradients",))
     def run(k, checks):
         layer, (gamma, beta, _, _) = built_layer(k, shape, axis)
         x = sample(8, shape)

@@ -218,7 +218,7 @@ def training_flag_call_paths(k, checks):
 
 @case("dropout-fit-applies-dropout", "dropout",
       "fit trains with Dropout(0.6) on and evaluate measures with it off: through a ±1 kernel on ones, "
-      "the evaluate loss is 0 and the fit loss 50·0.6/0.4 = 75 (z-test)", source=SOURCE, needs_training=True)
+      "the evaluate loss is 0 and the fit loss 50·0.6/0.4 = 75 (z-test)", source=SOURCE, needs=("train",))
 def fit_applies_dropout(k, checks):
     rate, units, batch = 0.6, 50, 4096
     signs = np.where(np.arange(units) % 2 == 0, 1.0, -1.0).reshape(units, 1)

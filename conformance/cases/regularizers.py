@@ -211,7 +211,7 @@ def register_training_step(name):
     @case(f"regularizer-sgd-step-{name}", "regularizer",
           f"one SGD step (learning rate 0.1) with a {name} kernel and bias regulariser: the loss includes both "
           "penalties and the new weights are w − 0.1·(∂mse/∂w + the penalty's gradient)",
-          source=SOURCE, needs_training=True)
+          source=SOURCE, needs=("train",))
     def run(k, checks):
         keras = k.keras
         inputs = keras.Input(shape=(5,))

@@ -1,0 +1,1 @@
+"""One adapter class per backend (see ``base.py``); ``conformance.impls`` names the implementations."""

@@ -1,0 +1,63 @@
+"""Keras 3 on OpenVINO: inference only (no training, no gradients).
+
+OpenVINO's CPU plugin computes in bfloat16 unless told otherwise on CPUs that
+support it (AMX, AVX512-BF16). Keras compiles its eager ops with
+``INFERENCE_PRECISION_HINT=f32`` but ``predict`` and ``evaluate`` without it,
+so those run in bfloat16 there; the suite tests Keras as it is and reports
+such a CPU as the device kind ``cpu-bf16``, to which records can be scoped.
+The raw baseline and the matmul ceiling ask for float32, like the eager ops.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from conformance.backends.base import Adapter
+
+FLOAT32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+class OpenVinoAdapter(Adapter):
+    backend = "openvino"
+    framework_name = "OpenVINO"
+    capabilities: frozenset[str] = frozenset()
+
+    @functools.cached_property
+    def default_cpu_precision(self) -> str:
+        """What OpenVINO's CPU plugin computes in when a model is compiled without a precision hint."""
+        import openvino as ov
+
+        return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()  # "bf16", "f32", ...
+
+    def find_device(self) -> str:
+        return f"cpu (OpenVINO default inference precision {self.default_cpu_precision})"
+
+    def pin_precision(self) -> str:
+        return f"float32 in eager ops; predict and evaluate in the CPU plugin's default, {self.default_cpu_precision}"
+
+    def device_kind(self) -> str:
+        return "cpu-bf16" if self.default_cpu_precision == "bf16" else "cpu"
+
+    def raw_forward(self, folded: list[tuple[np.ndarray, ...]], x: np.ndarray) -> Callable[[], Any]:
+        import openvino as ov
+        import openvino.opset13 as ops
+
+        param = ops.parameter(list(x.shape), ov.Type.f32)
+        y = param
+        for kernel, bias, scale, shift in folded:
+            y = ops.add(ops.multiply(ops.add(ops.matmul(y, ops.constant(kernel), False, False), ops.constant(bias)),
+                                     ops.constant(scale)), ops.constant(shift))
+        compiled = ov.compile_model(ov.Model([ops.result(y)], [param]), "CPU", FLOAT32)
+        return lambda: compiled([x])[0]
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+        import openvino as ov
+        import openvino.opset13 as ops
+
+        pa, pb = ops.parameter(list(a.shape), ov.Type.f32), ops.parameter(list(b.shape), ov.Type.f32)
+        compiled = ov.compile_model(ov.Model([ops.result(ops.matmul(pa, pb, False, False))], [pa, pb]), "CPU",
+                                    FLOAT32)
+        return lambda: compiled([a, b])[0]
