@@ -136,6 +136,7 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[tuple,
 
 def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -149,6 +150,11 @@ def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
             ax.plot([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker="o", label=f"{name[1]} ({name[0]})")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        batches = sorted({r["batch"] for r in layer_rows})
+        ax.set_xticks(batches, [str(b) for b in batches])
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
         ax.set_xlabel("batch size (samples)")
         ax.set_ylabel("median time per forward pass (ms)")
         ax.set_title("Single layers, eager call, width 512")
@@ -159,17 +165,20 @@ def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
         plt.close(fig)
     ratio_rows = [r for r in table_rows(rows) if r["vs_raw"] is not None and r["call_path"] != "raw"]
     if ratio_rows:
-        fig, ax = plt.subplots(figsize=(8, 5))
-        labels = [f"{r['workload']}\n{r['call_path']}\n{r['impl']}" for r in ratio_rows]
+        # One horizontal bar a row, labelled on the left and valued on the right: readable for any count.
+        fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(ratio_rows)))
+        labels = [f"{r['workload']} · {r['call_path']} · {r['impl']}" for r in ratio_rows]
         colours = ["tab:gray" if r["noise"] else "tab:blue" for r in ratio_rows]
-        bars = ax.bar(range(len(ratio_rows)), [r["vs_raw"] for r in ratio_rows], color=colours)
-        ax.bar_label(bars, labels=[f"{r['vs_raw']:.2f}×" + (" noise" if r["noise"] else "") for r in ratio_rows],
-                     fontsize=7, padding=2)
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks(range(len(ratio_rows)), labels, fontsize=7)
-        ax.set_yscale("log")
-        ax.set_ylabel("median time / raw-framework baseline (×, log scale)")
-        ax.set_title("Keras overhead per call path (1 = the raw framework)")
+        positions = range(len(ratio_rows))[::-1]  # the table's order, top to bottom
+        bars = ax.barh(list(positions), [r["vs_raw"] for r in ratio_rows], color=colours)
+        ax.bar_label(bars, labels=[f"{r['vs_raw']:.2f}×" + (" (noise)" if r["noise"] else "") for r in ratio_rows],
+                     fontsize=8, padding=3)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_yticks(list(positions), labels, fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("median time / raw-framework baseline (×, log scale)")
+        ax.set_title("Keras overhead per call path (1 = the raw framework; grey: noise)")
+        ax.margins(x=0.15)
         fig.tight_layout()
         written.append(save(fig, out / "overhead-vs-raw.png"))
         plt.close(fig)
