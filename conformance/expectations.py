@@ -120,6 +120,19 @@ def load_all(directory: Path = EXPECTATIONS_DIR) -> list[Divergence]:
     return entries
 
 
+#: What ``only`` may name besides implementation IDs: the Keras variants.
+VARIANTS = ("keras", "tf_keras", "tensorflow.keras")
+
+
+def load_checked() -> list[Divergence]:
+    """The shipped expectations, validated against the registered cases and the implementations."""
+    from conformance import cases, impls
+
+    entries = load_all()
+    validate(entries, {c.id for c in cases.all_cases()}, set(impls.IMPLS), set(VARIANTS))
+    return entries
+
+
 def validate(entries: Iterable[Divergence], case_ids: set[str], impl_ids: set[str], variants: set[str]) -> None:
     """Every entry names a registered case and known implementations, once."""
     seen = set()

@@ -17,6 +17,7 @@ Format (JSON, keys sorted, so reordering cases changes nothing)::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -245,21 +246,27 @@ def overview(d: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "counts": counts, "numbers": sum(r["numbers"] for r in rows)}
 
 
+@functools.lru_cache(maxsize=1)
+def shipped_expectations() -> tuple[Any, ...]:
+    """fixtures/expectations, read once per process (none where they cannot be read)."""
+    from conformance import expectations
+
+    try:
+        return tuple(expectations.load_all())
+    except expectations.ExpectationsError:
+        return ()
+
+
 def recorded(env: dict[str, Any], case_id: str) -> list[Any]:
     """The divergences recorded in fixtures/expectations for ``case_id`` on the stack ``env`` describes."""
-    from conformance import expectations
+    from conformance.backends.base import device_kind_of
 
     impl = str(env.get("impl", ""))
     version, _, rest = str(env.get("keras", "")).partition(" (")
     variant = rest.split(",")[0].rstrip(")") or "keras"
-    try:
-        entries = expectations.load_all()
-    except expectations.ExpectationsError:
-        return []
     family = impl.split(":")[0]
-    device = str(env.get("device", ""))
-    kind = ("gpu" if device.startswith(("gpu", "cuda")) else device.split(" ")[0]) or None
-    return [e for e in entries if e.family == family and e.case == case_id
+    kind = device_kind_of(str(env.get("device", ""))) or None
+    return [e for e in shipped_expectations() if e.family == family and e.case == case_id
             and e.applies_to(impl, variant, version or None, kind)]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conformance import cases as case_registry
-from conformance import expectations, fingerprint, impls
+from conformance import expectations, fingerprint, impls, reports
 from conformance.files import FixtureError, write_atomic
 from conformance.runner import CaseResult, run_case
 
@@ -140,9 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
             return
         if not (config.option.help or config.option.version):
             impls.load(impl_id)  # fail here, in one line, rather than in every test
-        divergences = expectations.load_all()
-        variants = {"tf_keras", "tensorflow.keras", "keras"}
-        expectations.validate(divergences, {c.id for c in case_registry.all_cases()}, set(impls.IMPLS), variants)
+        divergences = expectations.load_checked()
         baseline_file = config.getoption("conformance_baseline")
         baseline = fingerprint.load(Path(baseline_file)) if baseline_file else None
     except (impls.ImplError, FixtureError, fingerprint.FingerprintError) as exc:
@@ -317,7 +315,7 @@ class ResultCollector:
         if results:
             counts = Counter(r["status"] for r in results)
             summary = ", ".join(f"{counts[s]} {s}" for s in ("pass", "divergence", "fail", "skip") if counts[s])
-            terminalreporter.write_sep("-", f"keras-conformance {self.state.impl_id}: {plural(len(results), 'case')}: "
+            terminalreporter.write_sep("-", f"keras-conformance {self.state.impl_id}: {reports.plural(len(results), 'case')}: "
                                             f"{summary}")
             for r in sorted(results, key=lambda r: r["id"]) if self.config.get_verbosity() >= 0 else ():
                 for d in r["divergences"]:
@@ -351,7 +349,3 @@ class ResultCollector:
         if not reason:
             Path(f"{path}.partial").unlink(missing_ok=True)
 
-
-def plural(n: int, word: str) -> str:
-    """'1 case', '2 cases'."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -57,11 +57,15 @@ def totals(report: dict[str, Any], impl: str) -> dict[str, int]:
     return {"cases": len(results), **{s: sum(r["status"] == s for r in results) for s in STATUSES}}
 
 
+def plural(n: int, word: str) -> str:
+    """'1 case', '2 cases'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def totals_line(counts: dict[str, int]) -> str:
     """'110 cases: 102 pass, 7 divergence, 1 FAIL' (statuses that occurred, failures in capitals)."""
     parts = [f"{counts[s]} {SYMBOL[s]}" for s in STATUSES if counts[s]]
-    noun = "case" if counts["cases"] == 1 else "cases"
-    return f"{counts['cases']} {noun}: " + ", ".join(parts)
+    return f"{plural(counts['cases'], 'case')}: " + ", ".join(parts)
 
 
 def code(value: Any) -> str:

@@ -96,6 +96,11 @@ def native_notices_filtered() -> Iterator[None]:
                 sys.stderr.flush()
 
 
+def device_kind_of(device: str) -> str:
+    """'cpu', 'gpu' or 'tpu' from a device as adapters describe it ('cuda (NVIDIA H200)', 'gpu (...)', 'cpu')."""
+    return "gpu" if device.startswith(("gpu", "cuda")) else device.split(" ")[0]
+
+
 def weight_names(layer) -> list[str]:
     """The short names of a layer's trainable weights ("gamma", "beta", ...)."""
     return [w.name.split("/")[-1].split(":")[0] for w in layer.trainable_weights]
@@ -266,8 +271,7 @@ class Adapter:
 
     def device_kind(self) -> str:
         """'cpu', 'gpu' or 'tpu': what a divergence's ``devices`` names."""
-        device = self.device()
-        return "gpu" if device.startswith(("gpu", "cuda")) else device.split(" ")[0]
+        return device_kind_of(self.device())
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.versions().items())
