@@ -78,7 +78,7 @@ def stack_workload(k, name: str) -> Workload:
 
 def notebook_workloads(k) -> list[Workload]:
     """The notebook's three models, on a batch of 256."""
-    from conformance.cases.notebook import build_batchnorm_model, build_dropout_model, build_init_model
+    from conformance.cases.helpers import build_batchnorm_model, build_dropout_model, build_init_model
 
     init_model = build_init_model(k, [])
     bn_model, _ = build_batchnorm_model(k)

@@ -66,6 +66,9 @@ def build_parser() -> Parser:
     add_keyword_option(run, "cases")
     run.add_argument("--show-all", action="store_true", help="show every case in the matrix, not only those "
                      "that are not ok everywhere")
+    run.add_argument("--draft-expectations", type=Path, metavar="FILE",
+                     help="write skeleton [[divergence]] records (TOML) for the unexpected results to FILE, "
+                     "reason and evidence left empty for a person (the loader rejects them until filled in)")
 
     sc = sub.add_parser(
         "selfcheck", help="mutation-test the installed Keras: does the suite notice each change?",
@@ -200,12 +203,14 @@ class ImplRun:
     seconds: float = 0.0
 
 
-def run_one(impl_id: str, keyword: str | None, workdir: Path) -> ImplRun:
+def run_one(impl_id: str, keyword: str | None, workdir: Path, draft: bool = False) -> ImplRun:
     """Run the suite for one implementation in its own process, and say whether it gave complete results."""
     json_path = workdir / f"{impl_id.replace(':', '-')}.json"
     cmd = suite.command(impl_id, json_path, "-o", "console_output_style=progress", "-r", "fE")
     if keyword:
         cmd += ["-k", keyword]
+    if draft:
+        cmd += ["--draft-expectations", str(json_path.with_suffix(".draft.toml"))]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.monotonic()
     returncode = children.run(cmd, cwd=suite.run_from(workdir), env=env).returncode
@@ -298,7 +303,7 @@ def cmd_run(args) -> int:
         for n, impl_id in enumerate(chosen, start=1):
             spec = impls.IMPLS[impl_id]
             print(f"\n=== [{n}/{len(chosen)}] {impl_id}: loading Keras and {spec.framework_name} …", flush=True)
-            run = run_one(impl_id, args.keyword, Path(tmp))
+            run = run_one(impl_id, args.keyword, Path(tmp), draft=bool(args.draft_expectations))
             if run.interrupted:
                 print(f"\nkeras-conformance: interrupted ({impl_id}: {run.problem}); no report written, "
                       f"{args.out} left as it was", file=sys.stderr)
@@ -309,6 +314,8 @@ def cmd_run(args) -> int:
                 incomplete.append(run)
             else:
                 runs.append(run.results)
+        drafts = [p.read_text() for impl_id in chosen
+                  if (p := Path(tmp) / f"{impl_id.replace(':', '-')}.draft.toml").exists()]
     print()
     if incomplete:
         for run in incomplete:
@@ -319,7 +326,17 @@ def cmd_run(args) -> int:
     report = reports.combine(runs, unavailable)
     print_totals(report, console)
     print_matrix(report, console, args.show_all)
+    stale = report["unmatched_records"]
+    if stale:
+        console.print(f"\n[yellow]{reports.plural(len(stale), 'expectation record')} matched nothing in this run[/] "
+                      "(stale, or meant for another version or device):")
+        for record in stale:
+            console.print(f"  {reports.record_place(record)}", soft_wrap=True)
     paths = reports.write_all(report, args.out)
+    if args.draft_expectations:
+        write_atomic(args.draft_expectations, "\n".join(drafts))
+        print(f"draft expectation records for {len(reports.unexpected(report))} unexpected result(s) in "
+              f"{args.draft_expectations}: fill in each reason and evidence")
     bad = reports.unexpected(report)
     print(f"wall time {reports.duration(time.monotonic() - started)}; reports in {args.out}: "
           f"{', '.join(p.name for p in paths)}")
@@ -425,11 +442,13 @@ def cmd_list(args) -> int:
         raise UsageError(f"no case ID matches {args.pattern!r}")
     if args.format == "json":
         print(json.dumps([{"id": c.id, "markers": list(c.markers), "description": c.description,
-                           "needs": list(c.needs)} for c in chosen], indent=1))
+                           "needs": list(c.needs), "template": c.template, "defined_at": c.defined_at}
+                          for c in chosen], indent=1))
         return EXIT_OK
     width = max(len(c.id) for c in chosen)
     for c in chosen:
         print(f"{c.id:<{width}}  [{', '.join(c.markers)}]  {c.description}")
+        print(f"{'':<{width}}  declared at {c.defined_at}" + (f" as {c.template}" if c.template else ""))
     print(f"{len(chosen)} of {len(cases.all_cases())} cases")
     return EXIT_OK
 

@@ -1,26 +1,45 @@
-"""Known divergences of implementations, kept as data in ``fixtures/expectations``.
+"""What the suite expects of each implementation beyond the oracles: data in ``fixtures/expectations``.
 
 One TOML file per implementation family (``keras3.toml``, ``keras2.toml``),
-each a list of ``[[divergence]]`` tables::
+each a list of records of three kinds::
 
-    [[divergence]]
+    [[divergence]]                                  # the implementation gives something else
     case = "notebook-dropout-build-time-training"   # a registered case ID
-    check = "predict applies dropout"               # the check that differs
+    check = "predict-applies-dropout"               # the key of the check that differs (Check.key)
     observed = false                                # what the implementation gives instead
-    only = ["keras3:numpy"]                         # optional: IDs or variants it applies to
-    versions = ">=3.1,<3.15"                        # optional: the Keras versions it applies to (PEP 440)
-    devices = ["gpu"]                               # optional: the kinds of device it applies to (DEVICE_KINDS)
     reason = "why it differs"
     evidence = "docs, changelog, source file or upstream issue"
+
+    [[skip]]                                        # the case cannot run here at all (hangs, op missing)
+    case = "..."
+    reason = "..."
+    evidence = "..."
+
+    [[tolerance]]                                   # correct to a looser tolerance on this check
+    case = "..."
+    check = "..."                                   # a check compared with Checks.close
+    rtol = 1e-3                                     # replaces the case's own rtol
+    atol = 0.0                                      # optional: replaces its atol (default 0)
+    reason = "..."
+    evidence = "..."
+
+Every kind may be scoped::
+
+    only = ["keras3:numpy"]                         # IDs or variants it applies to
+    versions = ">=3.1,<3.15"                        # the Keras versions it applies to (PEP 440)
+    devices = ["gpu"]                               # the kinds of device it applies to (DEVICE_KINDS)
 
 A string ``observed`` may contain ``*`` wildcards (error messages).  The
 Keras version ``versions`` is matched against is that of the variant under
 test: ``keras`` for Keras 3, ``tf_keras``, or TensorFlow's for ``tensorflow.keras``.
 ``devices`` scopes an entry to the kind of device the backend runs on.
 
-Divergences are strict: a recorded divergence whose check now passes, or
-that now gives something else than ``observed``, fails the case and says so;
-an entry naming an unknown case or implementation is an error.
+Records are strict: a divergence whose check now passes or gives something
+else than ``observed``, or a tolerance whose check now passes at the case's
+own tolerance, fails the case and says so; an entry naming an unknown case,
+check key or implementation is an error.  ``draft`` writes skeleton records
+for a run's unexpected results, whose empty reason and evidence are rejected
+until a person fills them in.
 """
 
 from __future__ import annotations
@@ -34,12 +53,20 @@ from typing import Any, Iterable
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from conformance import FIXTURES
-from conformance.checks import Check, brief
+from conformance.checks import KEY_PATTERN, Check, brief, key_of
 from conformance.files import FixtureError, read_toml
+from conformance.verdict import Verdict
 
 EXPECTATIONS_DIR = FIXTURES / "expectations"
-REQUIRED = ("case", "check", "observed", "reason", "evidence")
-OPTIONAL = ("only", "versions", "devices")
+#: The keys each kind of record must have, and those it may have.
+REQUIRED = {
+    "divergence": ("case", "check", "observed", "reason", "evidence"),
+    "skip": ("case", "reason", "evidence"),
+    "tolerance": ("case", "check", "rtol", "reason", "evidence"),
+}
+OPTIONAL = {"divergence": (), "skip": (), "tolerance": ("atol",)}
+SCOPE = ("only", "versions", "devices")
+KINDS = tuple(REQUIRED)
 #: cpu-bf16: a CPU on which the backend computes in bfloat16 unless told otherwise (OpenVINO on AMX/AVX512-BF16).
 DEVICE_KINDS = ("cpu", "cpu-bf16", "gpu", "tpu")
 
@@ -49,17 +76,23 @@ class ExpectationsError(FixtureError):
 
 
 @dataclass(frozen=True)
-class Divergence:
+class Record:
+    """One record of ``fixtures/expectations``: a divergence, a skip or a tolerance."""
+
+    kind: str  # divergence | skip | tolerance
     case: str
-    check: str
-    observed: Any
     reason: str
     evidence: str
     family: str
     file: str
+    check: str = ""  # the check key (divergence, tolerance)
+    observed: Any = None  # what the implementation gives instead (divergence)
+    rtol: float = 0.0  # the tolerance that applies instead (tolerance)
+    atol: float = 0.0
     only: tuple[str, ...] = ()
     versions: str = ""  # a PEP 440 specifier on the Keras version; empty: every version
     devices: tuple[str, ...] = ()  # kinds of device (cpu, gpu, tpu); empty: every device
+    line: int = 0  # where the record starts in its file
 
     def applies_to(self, impl_id: str, variant: str, keras_version: str | None = None,
                    device_kind: str | None = None) -> bool:
@@ -72,46 +105,84 @@ class Divergence:
         return True
 
     def where(self) -> str:
-        return f"{self.file} (case {self.case}, check {self.check!r})"
+        what = f", check {self.check!r}" if self.check else ""
+        return f"{self.file}:{self.line} ({self.kind} of case {self.case}{what})"
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"kind": self.kind, "case": self.case, "reason": self.reason, "evidence": self.evidence,
+               "file": self.file, "line": self.line}
+        if self.kind != "skip":
+            out["check"] = self.check
+        if self.kind == "divergence":
+            out["observed"] = self.observed
+        if self.kind == "tolerance":
+            out |= {"rtol": self.rtol, "atol": self.atol}
+        return out | {key: list(v) if isinstance(v, tuple) else v
+                      for key in SCOPE if (v := getattr(self, key))}
 
 
-def load_file(path: Path, family: str) -> list[Divergence]:
+#: Kept for readers of older code: a divergence is a Record of kind "divergence".
+Divergence = Record
+
+
+def _record_lines(path: Path) -> dict[str, list[int]]:
+    """The line numbers at which each kind's tables start, in order (tomllib keeps no positions)."""
+    lines: dict[str, list[int]] = {kind: [] for kind in KINDS}
+    for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        m = re.fullmatch(r"\s*\[\[\s*([a-z]+)\s*\]\]\s*(#.*)?", text)
+        if m and m.group(1) in lines:
+            lines[m.group(1)].append(n)
+    return lines
+
+
+def load_file(path: Path, family: str) -> list[Record]:
     data = read_toml(path, ExpectationsError)
-    unknown_keys = set(data) - {"divergence"}
+    unknown_keys = set(data) - set(KINDS)
     if unknown_keys:
-        raise ExpectationsError(f"{path}: unknown top-level key(s) {sorted(unknown_keys)}; expected [[divergence]]")
+        raise ExpectationsError(f"{path}: unknown top-level key(s) {sorted(unknown_keys)}; "
+                                f"expected {', '.join(f'[[{k}]]' for k in KINDS)}")
+    positions = _record_lines(path)
     entries = []
-    for n, entry in enumerate(data.get("divergence", []), start=1):
-        where = f"{path.name} divergence #{n}"
-        absent = [key for key in REQUIRED if key not in entry]
-        if absent:
-            raise ExpectationsError(f"{where}: missing {', '.join(absent)}")
-        extra = set(entry) - set(REQUIRED) - set(OPTIONAL)
-        if extra:
-            raise ExpectationsError(f"{where}: unknown key(s) {sorted(extra)}")
-        for key in ("reason", "evidence"):
-            if not str(entry[key]).strip():
-                raise ExpectationsError(f"{where}: {key} is empty")
-        unknown_devices = set(entry.get("devices", ())) - set(DEVICE_KINDS)
-        if unknown_devices:
-            raise ExpectationsError(f"{where}: devices {sorted(unknown_devices)} unknown; use {', '.join(DEVICE_KINDS)}")
-        try:
-            SpecifierSet(entry.get("versions", ""))
-        except (InvalidSpecifier, TypeError):
-            raise ExpectationsError(f"{where}: versions {entry['versions']!r} is not a version specifier "
-                                    "such as '>=3.1,<3.15'") from None
-        entries.append(
-            Divergence(
-                case=entry["case"], check=entry["check"], observed=entry["observed"],
+    for kind in KINDS:
+        for n, entry in enumerate(data.get(kind, []), start=1):
+            line = positions[kind][n - 1] if n <= len(positions[kind]) else 0
+            where = f"{path.name}:{line} ({kind} #{n})"
+            absent = [key for key in REQUIRED[kind] if key not in entry]
+            if absent:
+                raise ExpectationsError(f"{where}: missing {', '.join(absent)}")
+            extra = set(entry) - set(REQUIRED[kind]) - set(OPTIONAL[kind]) - set(SCOPE)
+            if extra:
+                raise ExpectationsError(f"{where}: unknown key(s) {sorted(extra)} for a {kind}")
+            for key in ("reason", "evidence"):
+                if not str(entry[key]).strip():
+                    raise ExpectationsError(f"{where}: {key} is empty; say why and where it is seen")
+            if "check" in entry and not KEY_PATTERN.fullmatch(str(entry["check"])):
+                raise ExpectationsError(f"{where}: check {entry['check']!r} is not a check key such as "
+                                        f"{key_of(str(entry['check']))!r}")
+            for key in ("rtol", "atol"):
+                if key in entry and (isinstance(entry[key], bool) or not isinstance(entry[key], (int, float))
+                                     or not 0 <= entry[key] < 1):
+                    raise ExpectationsError(f"{where}: {key} {entry[key]!r} is not a number in [0, 1)")
+            unknown_devices = set(entry.get("devices", ())) - set(DEVICE_KINDS)
+            if unknown_devices:
+                raise ExpectationsError(f"{where}: devices {sorted(unknown_devices)} unknown; "
+                                        f"use {', '.join(DEVICE_KINDS)}")
+            try:
+                SpecifierSet(entry.get("versions", ""))
+            except (InvalidSpecifier, TypeError):
+                raise ExpectationsError(f"{where}: versions {entry['versions']!r} is not a version specifier "
+                                        "such as '>=3.1,<3.15'") from None
+            entries.append(Record(
+                kind=kind, case=entry["case"], check=entry.get("check", ""), observed=entry.get("observed"),
+                rtol=float(entry.get("rtol", 0.0)), atol=float(entry.get("atol", 0.0)),
                 reason=" ".join(str(entry["reason"]).split()), evidence=" ".join(str(entry["evidence"]).split()),
                 family=family, file=path.name, only=tuple(entry.get("only", ())),
-                versions=entry.get("versions", ""), devices=tuple(entry.get("devices", ())),
-            )
-        )
-    return entries
+                versions=entry.get("versions", ""), devices=tuple(entry.get("devices", ())), line=line,
+            ))
+    return sorted(entries, key=lambda r: r.line)
 
 
-def load_all(directory: Path = EXPECTATIONS_DIR) -> list[Divergence]:
+def load_all(directory: Path = EXPECTATIONS_DIR) -> list[Record]:
     if not directory.is_dir():
         raise ExpectationsError(f"expectations directory {directory} does not exist")
     entries = []
@@ -124,7 +195,7 @@ def load_all(directory: Path = EXPECTATIONS_DIR) -> list[Divergence]:
 VARIANTS = ("keras", "tf_keras", "tensorflow.keras")
 
 
-def load_checked() -> list[Divergence]:
+def load_checked() -> list[Record]:
     """The shipped expectations, validated against the registered cases and the implementations."""
     from conformance import cases, impls
 
@@ -133,18 +204,18 @@ def load_checked() -> list[Divergence]:
     return entries
 
 
-def validate(entries: Iterable[Divergence], case_ids: set[str], impl_ids: set[str], variants: set[str]) -> None:
+def validate(entries: Iterable[Record], case_ids: set[str], impl_ids: set[str], variants: set[str]) -> None:
     """Every entry names a registered case and known implementations, once."""
     seen = set()
     for d in entries:
         if d.case not in case_ids:
-            raise ExpectationsError(f"{d.file}: divergence for unknown case {d.case!r}")
+            raise ExpectationsError(f"{d.where()}: no case is called {d.case!r}")
         if d.family not in {i.split(":")[0] for i in impl_ids}:
             raise ExpectationsError(f"{d.file}: no implementation family is called {d.family!r}")
         for name in d.only:
             if name not in impl_ids | variants:
-                raise ExpectationsError(f"{d.file}: case {d.case}: unknown implementation {name!r} in only")
-        key = (d.family, d.case, d.check, d.only, d.versions, d.devices)
+                raise ExpectationsError(f"{d.where()}: unknown implementation {name!r} in only")
+        key = (d.kind, d.family, d.case, d.check, d.only, d.versions, d.devices)
         if key in seen:
             raise ExpectationsError(f"{d.where()}: recorded twice")
         seen.add(key)
@@ -166,26 +237,29 @@ def same(recorded: Any, observed: Any, rtol: float = 1e-6) -> bool:
     return recorded == observed
 
 
-@dataclass
-class Verdict:
-    """The outcome of one case on one implementation."""
+def judge(checks: list[Check], records: list[Record]) -> Verdict:
+    """Compare a case's checks with the divergence and tolerance records that apply to it, strictly.
 
-    status: str  # "pass", "divergence" or "fail"
-    problems: list[str]  # why it failed, one line each
-    divergences: list[Divergence]  # the recorded divergences that held
-
-
-def judge(checks: list[Check], divergences: list[Divergence]) -> Verdict:
-    """Compare a case's checks with its recorded divergences, strictly."""
-    by_name = {c.name: c for c in checks}
+    (Tolerances were applied when the checks were made: ``Checks(tolerances=...)``.)
+    """
+    by_key = {c.key: c for c in checks}
     problems: list[str] = []
-    held: list[Divergence] = []
+    held: list[Record] = []
+    loosened: list[Record] = []
     covered = set()
-    for d in divergences:
-        check = by_name.get(d.check)
-        covered.add(d.check)
+    for d in records:
+        check = by_key.get(d.check)
+        covered.add(d.check) if d.kind == "divergence" else None
         if check is None:
-            problems.append(f"recorded divergence {d.where()} names a check this case did not make")
+            problems.append(f"recorded {d.kind} {d.where()} names a check this case did not make")
+        elif d.kind == "tolerance":
+            if check.override is None:
+                problems.append(f"recorded tolerance {d.where()} is for a check not compared with a tolerance")
+            elif check.override["passes_default"]:
+                problems.append(f"recorded tolerance no longer needed: {d.check!r} holds at the case's own "
+                                f"tolerance; remove it from {d.file}")
+            elif check.passed:
+                loosened.append(d)
         elif check.passed:
             problems.append(
                 f"recorded divergence no longer happens: {d.check!r} now gives the expected "
@@ -199,10 +273,73 @@ def judge(checks: list[Check], divergences: list[Divergence]) -> Verdict:
         else:
             held.append(d)
     for check in checks:
-        if not check.passed and check.name not in covered:
+        if not check.passed and check.key not in covered:
             problems.append(
                 f"{check.name}: expected {brief(check.expected)}, observed {brief(check.observed)} ({check.how})"
             )
     if problems:
-        return Verdict("fail", problems, held)
-    return Verdict("divergence" if held else "pass", [], held)
+        return Verdict("fail", problems, held, loosened)
+    return Verdict("divergence" if held else "pass", [], held, loosened)
+
+
+def unmatched(records: Iterable[Record], ran: Iterable[tuple[str, str, str, str | None, str | None]]) -> list[Record]:
+    """The records that applied to nothing a run did, among those whose case and family it ran.
+
+    ``ran``: (case ID, implementation ID, variant, Keras version, device kind) for each case run.
+    A record for a case the run did not select, or for an implementation it did not run (family,
+    ``only``), is not listed: only a run of the record's implementation that did not use it, for its
+    version or device, makes it look stale.
+    """
+    runs = list(ran)
+    out = []
+    for r in records:
+        relevant = [x for x in runs if x[0] == r.case and x[1].split(":")[0] == r.family
+                    and (not r.only or x[1] in r.only or x[2] in r.only)]
+        if relevant and not any(r.applies_to(impl, variant, version, device)
+                                for _, impl, variant, version, device in relevant):
+            out.append(r)
+    return out
+
+
+def draft(results: Iterable[dict[str, Any]], impl_id: str, keras_version: str | None,
+          device_kind: str | None = None) -> str:
+    """Skeleton ``[[divergence]]`` records (TOML) for the unexpected results of a run (plugin JSON results).
+
+    Each names the failing check by key and what was observed, scoped to ``impl_id``, this Keras
+    version and this device kind; ``reason`` and ``evidence`` are left empty, so that the loader
+    rejects the records until a person has written why and where it is seen.
+    """
+    import tomli_w
+
+    out = [f"# Draft expectations for {impl_id} (Keras {keras_version or 'unknown'}). Move each record,\n"
+           "# once its reason and evidence are written, into fixtures/expectations/<family>.toml;\n"
+           "# empty ones are rejected.  A numeric check that is right to a looser tolerance becomes\n"
+           "# a [[tolerance]] record instead (rtol, atol).\n"]
+    for result in results:
+        if result.get("status") != "fail":
+            continue
+        for check in result["checks"]:
+            if check["passed"] or any(d.get("check") == check["key"] for d in result.get("divergences", [])):
+                continue
+            record = {"case": result["id"], "check": check["key"], "observed": _toml_value(check["observed"]),
+                      "only": [impl_id]}
+            if keras_version:
+                record["versions"] = f"=={keras_version}"
+            if device_kind and device_kind != "cpu":
+                record["devices"] = [device_kind]
+            record |= {"reason": "", "evidence": ""}
+            out.append(f"# {check['name']}: expected {brief(check['expected'], 120)} ({check['how']})\n"
+                       + tomli_w.dumps({"divergence": [record]}))
+    return "\n".join(out)
+
+
+def _toml_value(value: Any) -> Any:
+    """``value`` as TOML can hold it (no None; lists of one type)."""
+    if value is None:
+        return "None"
+    if isinstance(value, list):
+        items = [_toml_value(v) for v in value]
+        return items if len({type(v) for v in items}) <= 1 else [str(v) for v in items]
+    if isinstance(value, dict):
+        return {str(k): _toml_value(v) for k, v in value.items()}
+    return value

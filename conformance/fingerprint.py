@@ -8,11 +8,16 @@ never shows as change), the case's notes, its verdict, and the environment.
 
 Format (JSON, keys sorted, so reordering cases changes nothing)::
 
-    {"format": "keras-conformance-fingerprint", "format_version": 1,
+    {"format": "keras-conformance-fingerprint", "format_version": 2,
      "environment": {"impl": ..., "keras": ..., <framework>: ..., "numpy": ..., "python": ..., "device": ...},
      "cases": {"<case id>": {"topic": ..., "description": ..., "status": "pass|divergence|fail|skip",
-                             "behaviour": {"<check>": {"kind": "exact|numeric|statistical", "value": ...}},
+                             "behaviour": {"<check key>": {"kind": "exact|numeric|statistical", "value": ...,
+                                                           "label": "<the check's text>"}},
                              "notes": {...}}}}
+
+Checks are keyed by their stable key (``Check.key``), so rewording a check's
+text changes its label, not its identity.  Version 1 keyed them by their text;
+such files are read by re-keying them with ``key_of``.
 """
 
 from __future__ import annotations
@@ -27,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from conformance.checks import key_of
 from conformance.files import read_json
 
-
 FORMAT = "keras-conformance-fingerprint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NUMERIC_RTOL = 1e-4
 
 
@@ -82,7 +87,7 @@ def case_entry(result: dict[str, Any]) -> dict[str, Any]:
             value = numeric_value(check["observed"])
         else:
             value = exact_value(check["observed"])
-        behaviour[check["name"]] = {"kind": kind, "value": value}
+        behaviour[check.get("key") or key_of(check["name"])] = {"kind": kind, "value": value, "label": check["name"]}
     return {
         "topic": result["topic"],
         "description": result["description"],
@@ -112,12 +117,19 @@ def load(path: Path) -> dict[str, Any]:
     data = read_json(path, FingerprintError)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FingerprintError(f"{path} is not a keras-conformance fingerprint")
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in (1, FORMAT_VERSION):
         raise FingerprintError(f"{path} has format version {data.get('format_version')!r}; "
-                               f"this keras-conformance reads version {FORMAT_VERSION}")
+                               f"this keras-conformance reads versions 1 and {FORMAT_VERSION}")
     if not isinstance(data.get("cases"), dict) or not isinstance(data.get("environment"), dict):
         raise FingerprintError(f"{path} lacks its cases or environment")
-    return data
+    return upgrade(data) if data["format_version"] == 1 else data
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 fingerprint (checks keyed by their text) as version 2 (keyed by ``key_of`` of it)."""
+    for entry in data["cases"].values():
+        entry["behaviour"] = {key_of(name): {**value, "label": name} for name, value in entry["behaviour"].items()}
+    return {**data, "format_version": FORMAT_VERSION}
 
 
 def numbers(value: Any) -> list[float] | None:
@@ -168,8 +180,8 @@ def compare_case(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any
             else:
                 kind, a_value, b_value = "numeric", a if name in before else "(none)", b if name in after else "(none)"
             if not _same(kind, a_value, b_value):
-                changes.append({"what": name if section == "behaviour" else f"note: {name}",
-                                "old": a_value, "new": b_value})
+                label = (b or a).get("label", name) if section == "behaviour" else f"note: {name}"
+                changes.append({"what": label, "key": name, "old": a_value, "new": b_value})
     return changes
 
 

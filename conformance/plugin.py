@@ -22,20 +22,11 @@ from conformance import cases as case_registry
 from conformance import expectations, fingerprint, impls, reports
 from conformance.files import FixtureError, write_atomic
 from conformance.runner import CaseResult, run_case
+from conformance.verdict import PYTEST_OUTCOME
 
-MARKERS = {
-    "init": "weight initialisation cases",
-    "batchnorm": "BatchNormalization cases",
-    "dropout": "Dropout-family cases",
-    "regularizer": "L1/L2 regulariser cases",
-    "notebook": "behaviours shown by the seed notebook",
-    "benchmark": "timings (pytest-benchmark group); not part of the conformance verdict",
-}
 RESULT_KEY = "conformance-result"
 SELECTED_KEY = "conformance_selected"  # xdist workeroutput: the case tests a worker selected
 DEFAULT_CASE_TIMEOUT = 300.0
-#: What pytest reports for each verdict (the call phase of the test).
-PYTEST_OUTCOME = {"pass": "passed", "fail": "failed", "divergence": "skipped", "skip": "skipped"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +54,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--case-timeout", dest="conformance_case_timeout", default=DEFAULT_CASE_TIMEOUT, type=float, metavar="S",
         help=f"fail a case that runs longer than S seconds, and go on (default {DEFAULT_CASE_TIMEOUT:g}; 0: no limit)",
     )
+    group.addoption(
+        "--draft-expectations", dest="conformance_draft", default=None, metavar="FILE",
+        help="write skeleton [[divergence]] records (TOML) for this run's unexpected results to FILE; their "
+        "reason and evidence are left empty for a person to fill in (empty ones are rejected)",
+    )
     parser.addini(
         "conformance_impl", default=None,
         help=f"the implementation a project's pytest runs test when neither --impl nor ${impls.ENV_VAR} names one",
@@ -72,11 +68,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class ConformanceState:
     """Per-process state: the chosen implementation, its divergences, the results seen."""
 
-    def __init__(self, impl_id: str, divergences: list[expectations.Divergence], baseline: dict | None = None):
+    def __init__(self, impl_id: str, records: list[expectations.Record], baseline: dict | None = None):
         self.impl_id = impl_id
         self.baseline = baseline
         self.spec = impls.IMPLS[impl_id]
-        self.divergences = divergences
+        self.records = records
         self.results: dict[str, dict] = {}  # test node ID -> case result; filled in the controlling process only
         self.selected: set[str] = set()  # node IDs of the case tests this run selected
         self.interrupted = False
@@ -90,13 +86,21 @@ class ConformanceState:
     def device_kind(self) -> str:
         return self.adapter.device_kind()
 
-    def divergences_for(self, case_id: str) -> list[expectations.Divergence]:
+    def records_for(self, case_id: str) -> list[expectations.Record]:
+        """The expectation records (divergence, skip, tolerance) that apply to ``case_id`` here."""
         adapter = self.adapter
         return [
-            d for d in self.divergences
+            d for d in self.records
             if d.family == self.spec.family and d.case == case_id
             and d.applies_to(adapter.id, adapter.variant, adapter.keras_version, self.device_kind)
         ]
+
+    def unmatched_records(self) -> list[expectations.Record]:
+        """Records for the cases and family this run ran that applied to none of them (stale?)."""
+        adapter = self.adapter
+        ran = [(r["id"], adapter.id, adapter.variant, adapter.keras_version, self.device_kind)
+               for r in self.results.values()]
+        return expectations.unmatched(self.records, ran)
 
 
 STATE = pytest.StashKey["ConformanceState"]()
@@ -132,7 +136,7 @@ def _is_suite(arg: str) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, text in MARKERS.items():
+    for name, text in case_registry.MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     try:
         impl_id = requested_impl(config)
@@ -140,12 +144,12 @@ def pytest_configure(config: pytest.Config) -> None:
             return
         if not (config.option.help or config.option.version):
             impls.load(impl_id)  # fail here, in one line, rather than in every test
-        divergences = expectations.load_checked()
+        records = expectations.load_checked()
         baseline_file = config.getoption("conformance_baseline")
         baseline = fingerprint.load(Path(baseline_file)) if baseline_file else None
     except (impls.ImplError, FixtureError, fingerprint.FingerprintError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = ConformanceState(impl_id, divergences, baseline)
+    state = ConformanceState(impl_id, records, baseline)
     config.stash[STATE] = state
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
 
@@ -204,7 +208,7 @@ class Verifier:
 
     def __call__(self, case: case_registry.Case) -> CaseResult:
         timeout = self.node.config.getoption("conformance_case_timeout")
-        result = run_case(case, self.state.adapter, self.state.divergences_for(case.id), timeout)
+        result = run_case(case, self.state.adapter, self.state.records_for(case.id), timeout)
         if self.state.baseline is not None and result.status != "skip":
             problems = self.baseline_problems(case, result)
             if problems:
@@ -216,6 +220,8 @@ class Verifier:
             pytest.fail(result.message(), pytrace=False)
         if result.status == "divergence":
             pytest.xfail(f"recorded divergence: {result.divergence_reason()}")
+        if result.tolerances:
+            self.node.add_report_section("call", "tolerance", result.tolerance_note())
         return result
 
     def baseline_problems(self, case: case_registry.Case, result: CaseResult) -> list[str]:
@@ -320,6 +326,16 @@ class ResultCollector:
             for r in sorted(results, key=lambda r: r["id"]) if self.config.get_verbosity() >= 0 else ():
                 for d in r["divergences"]:
                     terminalreporter.write_line(f"divergence {r['id']} [{d['check']}]: {d['reason']}")
+                for d in r.get("tolerances", []):
+                    terminalreporter.write_line(f"tolerance {r['id']} [{d['check']}] rtol={d['rtol']:g}, "
+                                                f"atol={d['atol']:g}: {d['reason']}")
+            stale = self.state.unmatched_records() if not reason else []
+            if stale:
+                terminalreporter.write_line(f"keras-conformance: {reports.plural(len(stale), 'expectation record')} "
+                                            "matched nothing in this run (their version, device or implementation "
+                                            "was not this one's; stale?):", yellow=True)
+                for d in stale:
+                    terminalreporter.write_line(f"  {d.where()}")
         if reason:
             terminalreporter.write_line(f"keras-conformance: INCOMPLETE: {reason}", red=True, bold=True)
 
@@ -330,10 +346,15 @@ class ResultCollector:
         reason = self.incomplete_reason(exitstatus)
         if reason and exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # exit 0 means every selected case was checked
+        adapter = self.state.adapter
+        draft_path = self.config.getoption("conformance_draft")
+        if draft_path:
+            write_atomic(Path(draft_path), expectations.draft(
+                sorted(self.state.results.values(), key=lambda r: r["id"]), self.state.impl_id,
+                adapter.keras_version, self.state.device_kind))
         path = self.config.getoption("conformance_json")
         if not path:
             return
-        adapter = self.state.adapter
         payload = {
             "impl": self.state.impl_id,
             "environment": adapter.versions() | {"device": adapter.device()},
@@ -341,6 +362,7 @@ class ResultCollector:
             "incomplete_reason": reason,
             "interrupted": self.state.interrupted,
             "selected": len(self.state.selected | set(self.state.results)),
+            "unmatched_records": [] if reason else [d.to_json() for d in self.state.unmatched_records()],
             "results": sorted(self.state.results.values(), key=lambda r: r["id"]),
         }
         text = json.dumps(payload, indent=2, sort_keys=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.files import staged
+from conformance.verdict import STATUSES
 
 FORMAT_VERSION = 1
 SYMBOL = {"pass": "pass", "divergence": "divergence", "fail": "FAIL", "skip": "skip", None: "—"}
@@ -29,7 +30,32 @@ def combine(runs: list[dict[str, Any]], unavailable: dict[str, str] | None = Non
         "environments": {r["impl"]: r["environment"] for r in runs},
         "seconds": {r["impl"]: r.get("seconds") for r in runs},
         "results": {r["impl"]: r["results"] for r in runs},
+        "unmatched_records": unmatched_everywhere(runs),
     }
+
+
+def unmatched_everywhere(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The expectation records that matched nothing in every run of their family (stale?)."""
+    families: dict[str, list[set[tuple]]] = {}
+    by_place: dict[tuple, dict[str, Any]] = {}
+    for run in runs:
+        places = set()
+        for record in run.get("unmatched_records", []):
+            place = (record["file"], record["line"])
+            places.add(place)
+            by_place[place] = record
+        families.setdefault(run["impl"].split(":")[0], []).append(places)
+    stale = []
+    for place, record in sorted(by_place.items()):
+        family = record["file"].removesuffix(".toml")
+        if all(place in places for places in families.get(family, [set()])):
+            stale.append(record)
+    return stale
+
+
+def record_place(record: dict[str, Any]) -> str:
+    check = f", check {record['check']}" if record.get("check") else ""
+    return f"{record['file']}:{record['line']} ({record['kind']} of {record['case']}{check})"
 
 
 def matrix(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -46,9 +72,6 @@ def matrix(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
 def unexpected(report: dict[str, Any]) -> list[tuple[str, str]]:
     """(impl, case) pairs whose result was not what the expectations say."""
     return [(impl, r["id"]) for impl in report["implementations"] for r in report["results"][impl] if r["status"] == "fail"]
-
-
-STATUSES = ("pass", "divergence", "fail", "skip")
 
 
 def totals(report: dict[str, Any], impl: str) -> dict[str, int]:
@@ -113,7 +136,7 @@ def markdown(report: dict[str, Any]) -> str:
     for row in rows:
         for impl in impls:
             r = row["by_impl"].get(impl)
-            if r is None or r["status"] == "pass":
+            if r is None or r["status"] == "pass" and not r.get("tolerances"):
                 continue
             lines = [f"### `{row['id']}` on `{impl}`: {r['status']}", row["description"], ""]
             lines += [f"- divergence in *{d['check']}*: observed {code(d['observed'])}. {d['reason']} "
@@ -121,11 +144,18 @@ def markdown(report: dict[str, Any]) -> str:
             lines += [f"- {p}" for p in r["problems"]]
             if r["skip_reason"]:
                 lines.append(f"- skipped: {r['skip_reason']}")
+            lines += [f"- tolerance on *{d['check']}*: rtol={d['rtol']:g}, atol={d['atol']:g}. {d['reason']} "
+                      f"Evidence: {d['evidence']}" for d in r.get("tolerances", [])]
             (problems if r["status"] == "fail" else others).extend(lines + [""])
     if problems:
         out += ["", "## Problems", ""] + problems
     if others:
-        out += ["", "## Recorded divergences and skips", ""] + others
+        out += ["", "## Recorded divergences, skips and tolerances", ""] + others
+    stale = report.get("unmatched_records", [])
+    if stale:
+        out += ["", "## Expectation records that matched nothing", "",
+                "Each applies to no version, device or implementation this run tested: stale, or meant for "
+                "another stack.", ""] + [f"- {record_place(r)}: {r['reason']}" for r in stale]
     out += ["", "## Matrix", "", "| case | " + " | ".join(f"`{i}`" for i in impls) + " |",
             "|---|" + "---|" * len(impls)]
     for row in rows:
@@ -151,6 +181,11 @@ def junit_xml(report: dict[str, Any]) -> str:
                 ET.SubElement(tc, "skipped", type="divergence", message=f"recorded divergence: {reason}")
             elif r["status"] == "skip":
                 ET.SubElement(tc, "skipped", message=r["skip_reason"])
+            if r.get("tolerances"):
+                props = ET.SubElement(tc, "properties")
+                for d in r["tolerances"]:
+                    ET.SubElement(props, "property", name=f"tolerance:{d['check']}",
+                                  value=f"rtol={d['rtol']:g}, atol={d['atol']:g}: {d['reason']}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

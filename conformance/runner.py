@@ -11,7 +11,8 @@ from typing import Any, Iterator
 
 from conformance.cases import Case
 from conformance.checks import Check, Checks, error_text
-from conformance.expectations import Divergence, Verdict, judge
+from conformance.expectations import Record, judge
+from conformance.verdict import Verdict
 
 
 @dataclass
@@ -20,12 +21,13 @@ class CaseResult:
 
     case: Case
     impl: str
-    status: str  # pass | divergence | fail | skip
+    status: str  # conformance.verdict.STATUSES
     checks: list[Check] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-    divergences: list[Divergence] = field(default_factory=list)
+    divergences: list[Record] = field(default_factory=list)
     skip_reason: str = ""
+    tolerances: list[Record] = field(default_factory=list)  # [[tolerance]] records that loosened a check
 
     def message(self) -> str:
         """A failure message: what differs, expected vs observed, and how to reproduce."""
@@ -35,6 +37,7 @@ class CaseResult:
         lines += [f"  {p}" for p in self.problems]
         lines.append("  checks:")
         lines += [f"    {c.describe()}" for c in self.checks]
+        lines.append(f"  declared at: {self.case.defined_at}" + (f" as {self.case.template}" if self.case.template else ""))
         lines.append(f"  reproduce: {suite.reproduce(self.impl, self.case.id)}")
         return "\n".join(lines)
 
@@ -45,6 +48,10 @@ class CaseResult:
 
     def divergence_reason(self) -> str:
         return "; ".join(f"{d.check}: {d.reason}" for d in self.divergences)
+
+    def tolerance_note(self) -> str:
+        """What the tolerance records changed, for the report ('' when none applied)."""
+        return "; ".join(f"{d.check} at rtol={d.rtol:g}, atol={d.atol:g}: {d.reason}" for d in self.tolerances)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,10 +64,8 @@ class CaseResult:
             "checks": [c.to_json() for c in self.checks],
             "notes": self.notes,
             "problems": self.problems,
-            "divergences": [
-                {"check": d.check, "observed": d.observed, "reason": d.reason, "evidence": d.evidence, "file": d.file}
-                for d in self.divergences
-            ],
+            "divergences": [d.to_json() for d in self.divergences],
+            "tolerances": [d.to_json() for d in self.tolerances],
             "skip_reason": self.skip_reason,
         }
 
@@ -104,15 +109,19 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_case(case: Case, adapter, divergences: list[Divergence], timeout: float | None = None) -> CaseResult:
-    """Seed, run ``case`` on ``adapter`` in a fresh Keras session, and judge its checks against ``divergences``.
+def run_case(case: Case, adapter, records: list[Record], timeout: float | None = None) -> CaseResult:
+    """Seed, run ``case`` on ``adapter`` in a fresh Keras session, and judge its checks against ``records``
+    (the expectation records that apply to this case here).
 
     A case that runs past ``timeout`` seconds fails with that reason; the run goes on.
     """
     reason = skip_reason(case, adapter)
+    skips = [r for r in records if r.kind == "skip"]
+    if skips:
+        reason = f"recorded skip ({skips[0].file}:{skips[0].line}): {skips[0].reason}"
     if reason:
         return CaseResult(case, adapter.id, "skip", skip_reason=reason)
-    checks = Checks()
+    checks = Checks(tolerances={r.check: r for r in records if r.kind == "tolerance"})
     try:
         with time_limit(timeout):
             adapter.clear_session()
@@ -129,5 +138,6 @@ def run_case(case: Case, adapter, divergences: list[Divergence], timeout: float 
         )
     if not checks.items:
         checks.items.append(Check("made checks", True, False, False, "the case recorded no check"))
-    verdict: Verdict = judge(checks.items, divergences)
-    return CaseResult(case, adapter.id, verdict.status, checks.items, checks.notes, verdict.problems, verdict.divergences)
+    verdict: Verdict = judge(checks.items, [r for r in records if r.kind != "skip"])
+    return CaseResult(case, adapter.id, verdict.status, checks.items, checks.notes, verdict.problems,
+                      verdict.divergences, tolerances=verdict.tolerances)

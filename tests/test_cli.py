@@ -175,6 +175,8 @@ def test_list_prints_every_case_without_importing_a_framework():
     from conformance import cases
 
     assert proc.returncode == 0
-    ids = [line.split()[0] for line in proc.stdout.splitlines()[:-2]]
+    lines = proc.stdout.splitlines()[:-2]
+    ids = [line.split()[0] for line in lines[0::2]]
     assert ids == [c.id for c in cases.all_cases()]
+    assert all(line.split()[:2] == ["declared", "at"] for line in lines[1::2])
     assert "IMPORTED []" in proc.stdout

@@ -1,15 +1,16 @@
-"""Divergences as data: loading, validation, and strict judging."""
+"""Expectation records as data (divergence, skip, tolerance): loading, validation, strict judging,
+stale records and drafts."""
 
 import pytest
 
 from conformance import cases, expectations, impls
-from conformance.checks import Check
-from conformance.expectations import Divergence, ExpectationsError, judge, same
+from conformance.checks import Check, Checks
+from conformance.expectations import ExpectationsError, Record, judge, same
 
 ENTRY = '''
 [[divergence]]
 case = "notebook-init-20-params"
-check = "summary totals"
+check = "summary-totals"
 observed = {total = 20}
 reason = "r"
 evidence = "e"
@@ -17,7 +18,11 @@ evidence = "e"
 
 
 def divergence(check="c", observed=1):
-    return Divergence("case", check, observed, "because", "docs", "keras3", "keras3.toml")
+    return Record("divergence", "case", "because", "docs", "keras3", "keras3.toml", check=check, observed=observed)
+
+
+def tolerance(check="c", rtol=1e-3):
+    return Record("tolerance", "case", "looser", "docs", "keras3", "keras3.toml", check=check, rtol=rtol)
 
 
 def test_the_shipped_fixtures_are_valid():
@@ -31,7 +36,15 @@ def test_the_shipped_fixtures_are_valid():
 def test_load_valid_file(tmp_path):
     (tmp_path / "keras3.toml").write_text(ENTRY)
     [d] = expectations.load_all(tmp_path)
-    assert (d.family, d.case, d.observed) == ("keras3", "notebook-init-20-params", {"total": 20})
+    assert (d.family, d.case, d.observed, d.line) == ("keras3", "notebook-init-20-params", {"total": 20}, 2)
+
+
+def test_load_skip_and_tolerance_records(tmp_path):
+    (tmp_path / "keras3.toml").write_text(ENTRY + '\n[[skip]]\ncase = "a"\nreason = "hangs"\nevidence = "issue 1"\n'
+                                          '\n[[tolerance]]\ncase = "b"\ncheck = "out"\nrtol = 1e-3\n'
+                                          'reason = "r"\nevidence = "e"\n')
+    kinds = [(d.kind, d.case, d.line) for d in expectations.load_all(tmp_path)]
+    assert kinds == [("divergence", "notebook-init-20-params", 2), ("skip", "a", 9), ("tolerance", "b", 14)]
 
 
 @pytest.mark.parametrize("text, message", [
@@ -42,6 +55,10 @@ def test_load_valid_file(tmp_path):
     ("[something]\n", "unknown top-level"),
     (ENTRY + 'versions = "3.14+"\n', "not a version specifier"),
     (ENTRY + 'devices = ["cuda"]\n', "devices \\['cuda'\\] unknown"),
+    (ENTRY.replace("summary-totals", "summary totals"), "not a check key such as 'summary-totals'"),
+    ('[[skip]]\ncase = "a"\ncheck = "b"\nreason = "r"\nevidence = "e"\n', "unknown key\\(s\\) \\['check'\\] for a skip"),
+    ('[[tolerance]]\ncase = "a"\ncheck = "b"\nreason = "r"\nevidence = "e"\n', "missing rtol"),
+    ('[[tolerance]]\ncase = "a"\ncheck = "b"\nrtol = 2\nreason = "r"\nevidence = "e"\n', "rtol 2 is not a number"),
 ])
 def test_malformed_files_give_one_line(tmp_path, text, message):
     (tmp_path / "keras3.toml").write_text(text)
@@ -61,7 +78,8 @@ def test_versions_limit_where_a_divergence_applies(tmp_path, versions, keras_ver
 
 
 def test_only_and_versions_both_apply():
-    d = Divergence("case", "c", 1, "r", "e", "keras3", "keras3.toml", only=("keras3:tensorflow",), versions="<3.14")
+    d = Record("divergence", "case", "r", "e", "keras3", "keras3.toml", check="c", observed=1,
+               only=("keras3:tensorflow",), versions="<3.14")
     assert d.applies_to("keras3:tensorflow", "keras", "3.10.0")
     assert not d.applies_to("keras3:jax", "keras", "3.10.0")
     assert not d.applies_to("keras3:tensorflow", "keras", "3.15.1")
@@ -77,7 +95,7 @@ def test_devices_scope_a_divergence_to_a_kind_of_device(tmp_path):
 def test_validate_rejects_unknown_case_and_impl(tmp_path):
     (tmp_path / "keras3.toml").write_text(ENTRY)
     entries = expectations.load_all(tmp_path)
-    with pytest.raises(ExpectationsError, match="unknown case"):
+    with pytest.raises(ExpectationsError, match="no case is called"):
         expectations.validate(entries, {"other"}, set(impls.IMPLS), set())
     (tmp_path / "keras3.toml").write_text(ENTRY + 'only = ["keras3:mxnet"]\n')
     with pytest.raises(ExpectationsError, match="unknown implementation"):
@@ -106,3 +124,63 @@ def test_judge_pass_divergence_and_strictness():
     assert other.status == "fail" and "diverges differently" in other.problems[0]
     missing = judge([bad], [divergence(check="nope", observed=2)])
     assert missing.status == "fail"
+
+
+def test_check_keys_are_stable_and_separate_from_the_text():
+    checks = Checks()
+    checks.equal("model(x, training=False) applies dropout", 1, 1)
+    checks.equal("reworded text", 1, 2, key="rate-1")
+    assert [c.key for c in checks.items] == ["model-x-training-false-applies-dropout", "rate-1"]
+    held = judge(checks.items, [divergence(check="rate-1", observed=2)])
+    assert held.status == "divergence"
+    with pytest.raises(ValueError, match="duplicate check key"):
+        checks.equal("Rate 1", 1, 1)
+
+
+def made_with_tolerance(record, expected, observed, rtol):
+    checks = Checks(tolerances={record.check: record})
+    checks.close("c", expected, observed, rtol=rtol)
+    return checks.items
+
+
+def test_tolerance_records_loosen_a_check_and_are_strict():
+    loose = tolerance(rtol=1e-3)
+    [check] = made_with_tolerance(loose, 1.0, 1.0005, rtol=1e-6)
+    assert check.passed and "tolerance record" in check.how and check.override["passes_default"] is False
+    verdict = judge([check], [loose])
+    assert (verdict.status, verdict.tolerances) == ("pass", [loose])
+    # Still too far even at the looser tolerance: a failure.
+    [far] = made_with_tolerance(loose, 1.0, 1.01, rtol=1e-6)
+    assert judge([far], [loose]).status == "fail"
+    # Right at the case's own tolerance: the record is stale, and says so.
+    [exact] = made_with_tolerance(loose, 1.0, 1.0, rtol=1e-6)
+    stale = judge([exact], [loose])
+    assert stale.status == "fail" and "no longer needed" in stale.problems[0]
+    # A tolerance for a check that is not compared with a tolerance, or not made at all.
+    assert "not compared with a tolerance" in judge([Check("c", 1, 1, True)], [loose]).problems[0]
+    assert "did not make" in judge([Check("d", 1, 1, True)], [loose]).problems[0]
+
+
+def test_records_that_apply_to_nothing_run_are_listed():
+    older = Record("divergence", "a", "r", "e", "keras3", "keras3.toml", check="c", observed=1, versions="<3.10")
+    current = Record("divergence", "a", "r", "e", "keras3", "keras3.toml", check="c", observed=1)
+    other_case = Record("skip", "b", "r", "e", "keras3", "keras3.toml")
+    other_family = Record("skip", "a", "r", "e", "keras2", "keras2.toml")
+    other_impl = Record("skip", "a", "r", "e", "keras3", "keras3.toml", only=("keras3:torch",), devices=("gpu",))
+    ran = [("a", "keras3:jax", "keras", "3.15.1", "cpu")]
+    assert expectations.unmatched([older, current, other_case, other_family, other_impl], ran) == [older]
+
+
+def test_draft_writes_records_that_are_rejected_until_filled_in(tmp_path):
+    result = {"id": "notebook-init-20-params", "status": "fail", "divergences": [], "checks": [
+        Check("summary totals", {"total": 20}, {"total": 21}, False).to_json(),
+        Check("fine", 1, 1, True).to_json()]}
+    text = expectations.draft([result], "keras3:jax", "3.15.1", "gpu")
+    path = tmp_path / "keras3.toml"
+    path.write_text(text)
+    with pytest.raises(ExpectationsError, match="reason is empty"):
+        expectations.load_all(tmp_path)
+    path.write_text(text.replace('reason = ""', 'reason = "why"').replace('evidence = ""', 'evidence = "where"'))
+    [d] = expectations.load_all(tmp_path)
+    assert (d.case, d.check, d.observed, d.only, d.versions, d.devices) == (
+        "notebook-init-20-params", "summary-totals", {"total": 21}, ("keras3:jax",), "==3.15.1", ("gpu",))

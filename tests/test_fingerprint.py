@@ -128,3 +128,25 @@ def test_baselines_hold_exactly_the_registered_cases():
     registered = {c.id for c in cases.all_cases()}
     for path in sorted((FIXTURES / "baselines").glob("*.json")):
         assert set(fingerprint.load(path)["cases"]) == registered, f"{path.name} is out of date"
+
+
+def test_checks_are_keyed_by_their_stable_key_and_a_reworded_label_is_no_change(tmp_path):
+    old = fingerprint.from_run(RUN)
+    assert set(old["cases"]["c1"]["behaviour"]) == {"count", "loss", "fit"}
+    run = copy.deepcopy(RUN)
+    run["results"][0]["checks"][0] |= {"name": "number of parameters", "key": "count"}
+    new = fingerprint.from_run(run)
+    assert new["cases"]["c1"]["behaviour"]["count"]["label"] == "number of parameters"
+    assert not fingerprint.has_changes(fingerprint.diff(old, new))
+
+
+def test_version_1_files_are_read_with_their_checks_keyed(tmp_path):
+    v1 = {"format": fingerprint.FORMAT, "format_version": 1, "environment": {"impl": "keras3:jax"},
+          "cases": {"c1": {"topic": "init", "description": "d", "status": "pass", "notes": {},
+                           "behaviour": {"clone's arguments (sorted)": {"kind": "exact", "value": 1}}}}}
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(v1))
+    loaded = fingerprint.load(path)
+    assert loaded["format_version"] == fingerprint.FORMAT_VERSION
+    assert loaded["cases"]["c1"]["behaviour"] == {
+        "clones-arguments-sorted": {"kind": "exact", "value": 1, "label": "clone's arguments (sorted)"}}

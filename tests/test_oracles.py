@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conformance import oracles
-from conformance.cases.notebook import dropout_distribution
+from conformance.cases.helpers import dropout_distribution
 
 
 def test_dense_is_matmul_plus_bias():

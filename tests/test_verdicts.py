@@ -111,7 +111,7 @@ def test_nothing_selected_is_bad_usage(out):
 @pytest.mark.parametrize("toml, message", [
     ("[[divergence]\n", "is not valid TOML"),
     ('[[divergence]]\ncase = "no-such-case"\ncheck = "c"\nobserved = 1\nreason = "r"\nevidence = "e"\n',
-     "divergence for unknown case 'no-such-case'"),
+     "no case is called 'no-such-case'"),
 ], ids=["corrupt", "unknown-case"])
 def test_unreadable_fixtures_are_bad_usage_and_write_nothing(tmp_path, out, toml, message):
     fixtures = tmp_path / "fixtures"
@@ -144,7 +144,7 @@ def corrupted_baseline(tmp_path: Path) -> Path:
     """The shipped baseline of the default stack, with one case's recorded behaviour changed."""
     data = json.loads((suite.CHECKOUT / "fixtures" / "baselines" / "keras3-tensorflow.json").read_text())
     behaviour = data["cases"]["notebook-dropout-121-params"]["behaviour"]
-    behaviour["parameter counts"]["value"] = {"non_trainable": 0, "total": 122, "trainable": 122}
+    behaviour["parameter-counts"]["value"] = {"non_trainable": 0, "total": 122, "trainable": 122}
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps(data))
     return path
@@ -245,7 +245,8 @@ def test_keras_version_is_read_from_the_imported_module(monkeypatch):
     try:
         assert adapter.keras_version == "3.16.0.dev2026102704"
         assert adapter.versions()["keras"] == "3.16.0.dev2026102704 (keras, from keras-nightly)"
-        older = expectations.Divergence("c", "k", 1, "r", "e", "keras3", "f", versions="<3.14")
+        older = expectations.Record("divergence", "c", "r", "e", "keras3", "f", check="k", observed=1,
+                                    versions="<3.14")
         assert not older.applies_to(IMPL, "keras", adapter.keras_version)
     finally:
         impls.distribution_note.cache_clear()
@@ -289,3 +290,31 @@ def test_every_implementation_is_one_entry_naming_its_adapter():
         if spec.family == "keras3":
             assert spec.env["KERAS_BACKEND"] == spec.backend
     assert {need for case in all_cases() for need in case.needs} <= set(CAPABILITIES)
+
+
+def test_draft_expectations_round_trip(tmp_path):
+    """Without its record a known divergence fails; the draft records it, rejected until reason and evidence
+    are written, and once they are the case is a recorded divergence again."""
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(suite.CHECKOUT / "fixtures", fixtures)
+    toml = fixtures / "expectations" / "keras3.toml"
+    text = toml.read_text()
+    start = text.index('[[divergence]]\ncase = "init-documented-defaults"\ncheck = "identity-defaults"')
+    end = text.index("[[divergence]]", start + 1)
+    toml.write_text(text[:start] + text[end:])
+    draft = tmp_path / "draft.toml"
+    env = dict(os.environ, CONFORMANCE_FIXTURES=str(fixtures))
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", "--impl", IMPL, "tests/test_conformance.py",
+           "-k", "init-documented-defaults"]
+    failed = subprocess.run([*cmd, "--draft-expectations", str(draft)], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert failed.returncode == 1
+    drafted = draft.read_text()
+    assert 'check = "identity-defaults"' in drafted and 'reason = ""' in drafted
+    toml.write_text(toml.read_text() + "\n" + drafted)
+    rejected = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert rejected.returncode == 4 and "reason is empty" in rejected.stderr  # pytest's usage error
+    toml.write_text(toml.read_text().replace('reason = ""\n', 'reason = "Identity has no get_config"\n')
+                    .replace('evidence = ""\n', 'evidence = "constant_initializers.py"\n'))
+    held = subprocess.run(cmd + ["-rx"], capture_output=True, text=True, env=env, timeout=300)
+    assert held.returncode == 0 and "Identity has no get_config" in held.stdout

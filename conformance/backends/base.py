@@ -101,9 +101,14 @@ def device_kind_of(device: str) -> str:
     return "gpu" if device.startswith(("gpu", "cuda")) else device.split(" ")[0]
 
 
+def weight_name(variable) -> str:
+    """A weight's short name: Keras 3's 'kernel', or 'kernel' for Keras 2's 'dense/kernel:0'."""
+    return variable.name.split("/")[-1].split(":")[0]
+
+
 def weight_names(layer) -> list[str]:
     """The short names of a layer's trainable weights ("gamma", "beta", ...)."""
-    return [w.name.split("/")[-1].split(":")[0] for w in layer.trainable_weights]
+    return [weight_name(w) for w in layer.trainable_weights]
 
 
 class Adapter:
@@ -153,6 +158,8 @@ class Adapter:
         return "float32"
 
     # -- helpers for what differs between implementations ----------------------------
+
+    weight_name = staticmethod(weight_name)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         """A framework tensor (or variable) as a NumPy array."""

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from conformance import oracles
-from conformance.cases import case
-from conformance.cases.notebook import param_split, weight_name
+from conformance.cases import case, family
+from conformance.cases.helpers import param_split
 
-SOURCE = "batchnorm"
+TOPIC = "batchnorm"
 #: float32 layers against float64 oracles.
 RTOL, ATOL = 1e-4, 1e-4
 
@@ -53,9 +53,8 @@ def initializer_name(config_value) -> str:
     return str(config_value)
 
 
-@case("batchnorm-documented-defaults", "batchnorm",
-      "BatchNormalization() has axis -1, momentum 0.99, epsilon 0.001, center and scale on, "
-      "and initializers zeros / ones / zeros / ones", source=SOURCE)
+@case("batchnorm-documented-defaults", "BatchNormalization() has axis -1, momentum 0.99, epsilon 0.001, center and scale on, "
+      "and initializers zeros / ones / zeros / ones")
 def documented_defaults(k, checks):
     config = k.keras.layers.BatchNormalization().get_config()
     axis = config.get("axis")
@@ -66,8 +65,7 @@ def documented_defaults(k, checks):
                  {key: initializer_name(config.get(key)) for key in DEFAULT_INITIALIZERS})
 
 
-@case("batchnorm-config-round-trip", "batchnorm",
-      "from_config(get_config()) keeps axis, momentum, epsilon, center and scale", source=SOURCE)
+@case("batchnorm-config-round-trip", "from_config(get_config()) keeps axis, momentum, epsilon, center and scale")
 def config_round_trip(k, checks):
     bn_cls = k.keras.layers.BatchNormalization
     kwargs = {"axis": 1, "momentum": 0.8, "epsilon": 0.01, "center": False, "scale": True}
@@ -78,70 +76,63 @@ def config_round_trip(k, checks):
     checks.equal("clone's arguments", kwargs, observed)
 
 
-#: (name, input shape, axis): 2-D, 3-D and 4-D inputs, channels last and channels first.
+#: Input layouts: 2-D, 3-D and 4-D inputs, channels last (axis -1) and channels first (axis 1).
 LAYOUTS = [
-    ("2d-axis-1", (8, 5), -1),
-    ("3d-axis-1", (6, 7, 5), -1),
-    ("3d-axis1", (6, 5, 7), 1),
-    ("4d-axis-1", (4, 5, 6, 3), -1),
-    ("4d-axis1", (4, 3, 5, 6), 1),
+    {"name": "2d-axis-1", "shape": (8, 5), "axis": -1},
+    {"name": "3d-axis-1", "shape": (6, 7, 5), "axis": -1},
+    {"name": "3d-axis1", "shape": (6, 5, 7), "axis": 1},
+    {"name": "4d-axis-1", "shape": (4, 5, 6, 3), "axis": -1},
+    {"name": "4d-axis1", "shape": (4, 3, 5, 6), "axis": 1},
 ]
 
 
-def register_outputs(name, shape, axis):
-    @case(f"batchnorm-output-{name}", "batchnorm",
-          f"on a {len(shape)}-D input {shape} with axis={axis}: training output uses the batch mean and biased "
-          "variance, inference output the moving statistics", source=SOURCE)
-    def run(k, checks):
-        layer, (gamma, beta, mean, var) = built_layer(k, shape, axis)
-        x = sample(2, shape)
-        b = lambda v: oracles.broadcast_along(v, len(shape), axis)  # noqa: E731
-        expected_inference = oracles.batchnorm_inference(x, b(gamma), b(beta), b(mean), b(var), layer.epsilon)
-        checks.close("inference output", expected_inference, k.to_numpy(layer(x, training=False)), rtol=RTOL, atol=ATOL)
-        expected_training = oracles.batchnorm_training(x, gamma, beta, layer.epsilon, axis)
-        checks.close("training output", expected_training, k.to_numpy(layer(x, training=True)), rtol=RTOL, atol=ATOL)
+@family("batchnorm-output-{name}",
+        lambda name, shape, axis: f"on a {len(shape)}-D input {shape} with axis={axis}: training output uses the batch "
+        "mean and biased variance, inference output the moving statistics", LAYOUTS)
+def outputs(k, checks, name, shape, axis):
+    layer, (gamma, beta, mean, var) = built_layer(k, shape, axis)
+    x = sample(2, shape)
+    b = lambda v: oracles.broadcast_along(v, len(shape), axis)  # noqa: E731
+    expected_inference = oracles.batchnorm_inference(x, b(gamma), b(beta), b(mean), b(var), layer.epsilon)
+    checks.close("inference output", expected_inference, k.to_numpy(layer(x, training=False)), rtol=RTOL, atol=ATOL)
+    expected_training = oracles.batchnorm_training(x, gamma, beta, layer.epsilon, axis)
+    checks.close("training output", expected_training, k.to_numpy(layer(x, training=True)), rtol=RTOL, atol=ATOL)
 
 
-for _layout in LAYOUTS:
-    register_outputs(*_layout)
+MOVING_STATISTICS = [
+    {"name": "one-step-default-momentum", "shape": (6, 4), "axis": -1, "momentum": None, "steps": 1},
+    {"name": "five-steps-momentum-0.9", "shape": (6, 4), "axis": -1, "momentum": 0.9, "steps": 5},
+    {"name": "three-steps-momentum-0.5-4d", "shape": (4, 3, 3, 2), "axis": -1, "momentum": 0.5, "steps": 3},
+    {"name": "three-steps-momentum-0.7-4d-axis1", "shape": (4, 2, 3, 3), "axis": 1, "momentum": 0.7, "steps": 3},
+]
 
 
-def register_moving_statistics(name, shape, axis, momentum, steps):
-    label = "default momentum" if momentum is None else f"momentum {momentum}"
-
-    @case(f"batchnorm-moving-statistics-{name}", "batchnorm",
-          f"after {steps} training call(s) on {shape} with {label}, moving mean and variance follow "
-          "moving·momentum + batch·(1 − momentum) with the biased batch variance", source=SOURCE)
-    def run(k, checks):
-        kwargs = {} if momentum is None else {"momentum": momentum}
-        layer = k.keras.layers.BatchNormalization(axis=axis, **kwargs)
-        layer.build(shape)
-        channels = shape[axis]
-        moving_mean, moving_var = (k.to_numpy(w) for w in layer.get_weights()[2:])
-        checks.equal("starting moving mean, variance", [np.zeros(channels), np.ones(channels)],
-                     [moving_mean, moving_var])
-        m = 0.99 if momentum is None else momentum
-        expected_mean, expected_var = np.zeros(channels), np.ones(channels)
-        for step in range(steps):
-            x = sample(10 + step, shape, loc=step - 1.0, scale=1.0 + step)
-            layer(x, training=True)
-            batch_mean, batch_var = oracles.batch_moments(x, axis)
-            expected_mean = oracles.moving_average(expected_mean, batch_mean, m)
-            expected_var = oracles.moving_average(expected_var, batch_var, m)
-        observed_mean, observed_var = (k.to_numpy(w) for w in layer.get_weights()[2:])
-        checks.close("moving mean", expected_mean, observed_mean, rtol=1e-5, atol=1e-6)
-        checks.close("moving variance (biased batch variance)", expected_var, observed_var, rtol=1e-5, atol=1e-6)
+@family("batchnorm-moving-statistics-{name}",
+        lambda name, shape, axis, momentum, steps: f"after {steps} training call(s) on {shape} with "
+        f"{'default momentum' if momentum is None else f'momentum {momentum}'}, moving mean and variance follow "
+        "moving·momentum + batch·(1 − momentum) with the biased batch variance", MOVING_STATISTICS)
+def moving_statistics(k, checks, name, shape, axis, momentum, steps):
+    kwargs = {} if momentum is None else {"momentum": momentum}
+    layer = k.keras.layers.BatchNormalization(axis=axis, **kwargs)
+    layer.build(shape)
+    channels = shape[axis]
+    moving_mean, moving_var = (k.to_numpy(w) for w in layer.get_weights()[2:])
+    checks.equal("starting moving mean, variance", [np.zeros(channels), np.ones(channels)],
+                 [moving_mean, moving_var])
+    m = 0.99 if momentum is None else momentum
+    expected_mean, expected_var = np.zeros(channels), np.ones(channels)
+    for step in range(steps):
+        x = sample(10 + step, shape, loc=step - 1.0, scale=1.0 + step)
+        layer(x, training=True)
+        batch_mean, batch_var = oracles.batch_moments(x, axis)
+        expected_mean = oracles.moving_average(expected_mean, batch_mean, m)
+        expected_var = oracles.moving_average(expected_var, batch_var, m)
+    observed_mean, observed_var = (k.to_numpy(w) for w in layer.get_weights()[2:])
+    checks.close("moving mean", expected_mean, observed_mean, rtol=1e-5, atol=1e-6)
+    checks.close("moving variance (biased batch variance)", expected_var, observed_var, rtol=1e-5, atol=1e-6)
 
 
-register_moving_statistics("one-step-default-momentum", (6, 4), -1, None, 1)
-register_moving_statistics("five-steps-momentum-0.9", (6, 4), -1, 0.9, 5)
-register_moving_statistics("three-steps-momentum-0.5-4d", (4, 3, 3, 2), -1, 0.5, 3)
-register_moving_statistics("three-steps-momentum-0.7-4d-axis1", (4, 2, 3, 3), 1, 0.7, 3)
-
-
-@case("batchnorm-weight-counts-center-scale", "batchnorm",
-      "for every center/scale combination: (2 + center + scale)·C weights, center + scale of them trainable",
-      source=SOURCE)
+@case("batchnorm-weight-counts-center-scale", "for every center/scale combination: (2 + center + scale)·C weights, center + scale of them trainable")
 def weight_counts(k, checks):
     channels = 4
     for center in (True, False):
@@ -153,12 +144,10 @@ def weight_counts(k, checks):
             checks.equal(f"center={center}, scale={scale}: counts", expected, param_split(model))
             names = (["gamma"] if scale else []) + (["beta"] if center else [])
             checks.equal(f"center={center}, scale={scale}: trainable weights", names,
-                         [weight_name(w) for w in model.trainable_weights])
+                         [k.weight_name(w) for w in model.trainable_weights])
 
 
-@case("batchnorm-frozen-runs-in-inference", "batchnorm",
-      "with trainable=False, BatchNormalization(x, training=True) uses the moving statistics and leaves them as they are",
-      source=SOURCE)
+@case("batchnorm-frozen-runs-in-inference", "with trainable=False, BatchNormalization(x, training=True) uses the moving statistics and leaves them as they are")
 def frozen_runs_in_inference(k, checks):
     shape = (8, 3)
     layer, (gamma, beta, mean, var) = built_layer(k, shape, -1)
@@ -179,9 +168,7 @@ def bn_model(k, shape):
     return model, layer
 
 
-@case("batchnorm-predict-and-call-use-moving-statistics", "batchnorm",
-      "in a model, predict(x) and model(x) normalise with the moving statistics and change none of them",
-      source=SOURCE)
+@case("batchnorm-predict-and-call-use-moving-statistics", "in a model, predict(x) and model(x) normalise with the moving statistics and change none of them")
 def predict_and_call(k, checks):
     shape = (16, 3)
     model, layer = bn_model(k, shape)
@@ -194,9 +181,7 @@ def predict_and_call(k, checks):
                  rtol=0, atol=0)
 
 
-@case("batchnorm-fit-updates-moving-statistics", "batchnorm",
-      "one fit step (one batch, learning rate 0) normalises with batch statistics and moves the moving ones",
-      source=SOURCE, needs=("train",))
+@case("batchnorm-fit-updates-moving-statistics", "one fit step (one batch, learning rate 0) normalises with batch statistics and moves the moving ones", needs=("train",))
 def fit_updates(k, checks):
     shape = (16, 3)
     model, layer = bn_model(k, shape)
@@ -213,9 +198,7 @@ def fit_updates(k, checks):
     checks.close("training loss (batch statistics)", expected_loss, history.history["loss"][0], rtol=1e-4)
 
 
-@case("batchnorm-gamma-beta-regularizers", "batchnorm",
-      "gamma_regularizer=l2(0.1) and beta_regularizer=l1(0.2) add exactly those penalties to layer.losses",
-      source=SOURCE)
+@case("batchnorm-gamma-beta-regularizers", "gamma_regularizer=l2(0.1) and beta_regularizer=l1(0.2) add exactly those penalties to layer.losses")
 def gamma_beta_regularizers(k, checks):
     r = k.keras.regularizers
     layer = k.keras.layers.BatchNormalization(gamma_regularizer=r.l2(0.1), beta_regularizer=r.l1(0.2))
@@ -227,9 +210,8 @@ def gamma_beta_regularizers(k, checks):
     checks.close("layer.losses (sorted)", expected, observed, rtol=1e-5)
 
 
-@case("batchnorm-masked-statistics", "batchnorm",
-      "with a sequence mask, training mode normalises with the mean and biased variance of the unmasked "
-      "positions only, and the moving statistics move towards those", source=SOURCE)
+@case("batchnorm-masked-statistics", "with a sequence mask, training mode normalises with the mean and biased variance of the unmasked "
+      "positions only, and the moving statistics move towards those")
 def masked_statistics(k, checks):
     shape = (4, 6, 3)
     layer = k.keras.layers.BatchNormalization(momentum=0.5)
@@ -247,20 +229,16 @@ def masked_statistics(k, checks):
     checks.close("moving variance", oracles.moving_average(np.ones(3), var, 0.5), moving_var, rtol=1e-4, atol=1e-5)
 
 
-def register_gradients(name, shape, axis):
-    @case(f"batchnorm-gradients-{name}", "batchnorm",
-          f"in training mode on {shape}, axis={axis}: gradients w.r.t. input, gamma and beta equal the analytic ones",
-          source=SOURCE, needs=("gradients",))
-    def run(k, checks):
-        layer, (gamma, beta, _, _) = built_layer(k, shape, axis)
-        x = sample(8, shape)
-        upstream = np.random.default_rng(9).normal(size=shape)
-        dx, dgamma, dbeta = oracles.batchnorm_training_gradients(x, gamma, layer.epsilon, upstream, axis)
-        grads = k.gradients(layer, x, upstream)
-        checks.close("d/d inputs", dx, grads["inputs"], rtol=1e-3, atol=1e-4)
-        checks.close("d/d gamma", dgamma, grads["gamma"], rtol=1e-3, atol=1e-4)
-        checks.close("d/d beta", dbeta, grads["beta"], rtol=1e-3, atol=1e-4)
-
-
-register_gradients("2d", (12, 4), -1)
-register_gradients("4d-axis1", (3, 2, 4, 4), 1)
+@family("batchnorm-gradients-{name}",
+        "in training mode on {shape}, axis={axis}: gradients w.r.t. input, gamma and beta equal the analytic ones",
+        [{"name": "2d", "shape": (12, 4), "axis": -1}, {"name": "4d-axis1", "shape": (3, 2, 4, 4), "axis": 1}],
+        needs=("gradients",))
+def gradients(k, checks, name, shape, axis):
+    layer, (gamma, beta, _, _) = built_layer(k, shape, axis)
+    x = sample(8, shape)
+    upstream = np.random.default_rng(9).normal(size=shape)
+    dx, dgamma, dbeta = oracles.batchnorm_training_gradients(x, gamma, layer.epsilon, upstream, axis)
+    grads = k.gradients(layer, x, upstream)
+    checks.close("d/d inputs", dx, grads["inputs"], rtol=1e-3, atol=1e-4)
+    checks.close("d/d gamma", dgamma, grads["gamma"], rtol=1e-3, atol=1e-4)
+    checks.close("d/d beta", dbeta, grads["beta"], rtol=1e-3, atol=1e-4)

@@ -14,10 +14,10 @@ import numpy as np
 from scipy import stats
 
 from conformance import oracles
-from conformance.cases import case
+from conformance.cases import case, family
 from conformance.checks import FALSE_ALARM
 
-SOURCE = "dropout"
+TOPIC = "dropout"
 
 
 def positive_inputs(seed: int, shape) -> np.ndarray:
@@ -43,22 +43,16 @@ def check_inverted_dropout(checks, x, y, rate, prefix=""):
                          alpha=FALSE_ALARM, what="dropped units")
 
 
-def register_rate(rate):
-    @case(f"dropout-rate-{rate}", "dropout",
-          f"Dropout({rate}) in training drops a fraction {rate} of units and scales the rest by 1/(1-{rate})",
-          source=SOURCE)
-    def run(k, checks):
-        x = positive_inputs(1, (200, 500))
-        y = k.to_numpy(k.keras.layers.Dropout(rate)(x, training=True))
-        check_inverted_dropout(checks, x, y, rate)
+@family("dropout-rate-{rate}",
+        "Dropout({rate}) in training drops a fraction {rate} of units and scales the rest by 1/(1-{rate})",
+        [{"rate": 0.1}, {"rate": 0.3}, {"rate": 0.7}])
+def rate(k, checks, rate):
+    x = positive_inputs(1, (200, 500))
+    y = k.to_numpy(k.keras.layers.Dropout(rate)(x, training=True))
+    check_inverted_dropout(checks, x, y, rate)
 
 
-for _rate in (0.1, 0.3, 0.7):
-    register_rate(_rate)
-
-
-@case("dropout-rate-0-and-1", "dropout",
-      "Dropout(0.0) in training is the identity; Dropout(1.0) in training outputs zeros", source=SOURCE)
+@case("dropout-rate-0-and-1", "Dropout(0.0) in training is the identity; Dropout(1.0) in training outputs zeros")
 def rate_0_and_1(k, checks):
     x = positive_inputs(2, (8, 16))
     checks.equal("rate 0", x, k.to_numpy(k.keras.layers.Dropout(0.0)(x, training=True)))
@@ -70,9 +64,8 @@ def rate_0_and_1(k, checks):
     checks.equal("rate 1", "all zeros", observed)
 
 
-@case("dropout-inference-is-identity", "dropout",
-      "Dropout, SpatialDropout2D, GaussianDropout, GaussianNoise and AlphaDropout are the identity "
-      "when called with training=False or with no training argument", source=SOURCE)
+@case("dropout-inference-is-identity", "Dropout, SpatialDropout2D, GaussianDropout, GaussianNoise and AlphaDropout are the identity "
+      "when called with training=False or with no training argument")
 def inference_identity(k, checks):
     layers = k.keras.layers
     x = positive_inputs(3, (4, 5, 6, 7))
@@ -83,8 +76,7 @@ def inference_identity(k, checks):
         checks.equal(f"{name}(x)", x, k.to_numpy(layer(x)))
 
 
-@case("dropout-noise-shape", "dropout",
-      "Dropout(0.3, noise_shape=(64, 1, 8)) drops whole rows along axis 1, at rate 0.3", source=SOURCE)
+@case("dropout-noise-shape", "Dropout(0.3, noise_shape=(64, 1, 8)) drops whole rows along axis 1, at rate 0.3")
 def noise_shape(k, checks):
     x = positive_inputs(4, (64, 50, 8))
     y = k.to_numpy(k.keras.layers.Dropout(0.3, noise_shape=(64, 1, 8))(x, training=True))
@@ -93,8 +85,7 @@ def noise_shape(k, checks):
     check_inverted_dropout(checks, x[:, 0, :], y[:, 0, :], 0.3, prefix="first row: ")
 
 
-@case("dropout-invalid-noise-shape", "dropout",
-      "a noise_shape that cannot broadcast to the input raises an error when called", source=SOURCE)
+@case("dropout-invalid-noise-shape", "a noise_shape that cannot broadcast to the input raises an error when called")
 def invalid_noise_shape(k, checks):
     x = positive_inputs(5, (4, 5, 6))
     layer = k.keras.layers.Dropout(0.3, noise_shape=(4, 3, 6))
@@ -102,16 +93,13 @@ def invalid_noise_shape(k, checks):
     checks.record("raises", "an exception", error, error != "no error", "any exception type")
 
 
-@case("dropout-invalid-rate", "dropout",
-      "Dropout(-0.1) and Dropout(1.5) raise ValueError when constructed", source=SOURCE)
+@case("dropout-invalid-rate", "Dropout(-0.1) and Dropout(1.5) raise ValueError when constructed")
 def invalid_rate(k, checks):
     checks.equal("Dropout(-0.1)", "ValueError", raised(lambda: k.keras.layers.Dropout(-0.1)))
     checks.equal("Dropout(1.5)", "ValueError", raised(lambda: k.keras.layers.Dropout(1.5)))
 
 
-@case("dropout-seeding", "dropout",
-      "two fresh Dropout(0.4, seed=7) layers drop the same units; one layer's successive calls drop different ones",
-      source=SOURCE)
+@case("dropout-seeding", "two fresh Dropout(0.4, seed=7) layers drop the same units; one layer's successive calls drop different ones")
 def seeding(k, checks):
     x = positive_inputs(6, (32, 32))
     first = k.keras.layers.Dropout(0.4, seed=7)
@@ -125,41 +113,35 @@ def seeding(k, checks):
 # -- Spatial dropout ---------------------------------------------------------------------------
 
 SPATIAL = [
-    ("1d", "SpatialDropout1D", (256, 10, 16), None),
-    ("2d-channels-last", "SpatialDropout2D", (128, 6, 5, 16), "channels_last"),
-    ("2d-channels-first", "SpatialDropout2D", (128, 16, 6, 5), "channels_first"),
-    ("3d-channels-last", "SpatialDropout3D", (128, 3, 4, 5, 16), "channels_last"),
-    ("3d-channels-first", "SpatialDropout3D", (128, 16, 3, 4, 5), "channels_first"),
+    {"name": "1d", "cls": "SpatialDropout1D", "shape": (256, 10, 16), "data_format": None},
+    {"name": "2d-channels-last", "cls": "SpatialDropout2D", "shape": (128, 6, 5, 16), "data_format": "channels_last"},
+    {"name": "2d-channels-first", "cls": "SpatialDropout2D", "shape": (128, 16, 6, 5), "data_format": "channels_first"},
+    {"name": "3d-channels-last", "cls": "SpatialDropout3D", "shape": (128, 3, 4, 5, 16), "data_format": "channels_last"},
+    {"name": "3d-channels-first", "cls": "SpatialDropout3D", "shape": (128, 16, 3, 4, 5), "data_format": "channels_first"},
 ]
 
 
-def register_spatial(name, cls, shape, data_format):
-    @case(f"dropout-spatial-{name}", "dropout",
-          f"{cls}(0.3{'' if data_format is None else ', ' + data_format}) on {shape} drops whole channels, "
-          "at rate 0.3, scaling the rest by 1/0.7", source=SOURCE)
-    def run(k, checks):
-        kwargs = {} if data_format is None else {"data_format": data_format}
-        layer = getattr(k.keras.layers, cls)(0.3, **kwargs)
-        x = positive_inputs(7, shape)
-        y = k.to_numpy(layer(x, training=True))
-        channel_axis = 1 if data_format == "channels_first" else -1
-        # One row per (sample, channel), all that channel's positions along it.
-        xs = np.moveaxis(x, channel_axis, 1).reshape(shape[0] * shape[channel_axis], -1)
-        ys = np.moveaxis(y, channel_axis, 1).reshape(xs.shape)
-        dropped = ys == 0
-        checks.true("whole channels dropped", np.all(dropped == dropped[:, :1]), "each channel all kept or all dropped")
-        check_inverted_dropout(checks, xs[:, 0], ys[:, 0], 0.3, prefix="per channel: ")
-
-
-for _spatial in SPATIAL:
-    register_spatial(*_spatial)
+@family("dropout-spatial-{name}",
+        lambda name, cls, shape, data_format: f"{cls}(0.3{'' if data_format is None else ', ' + data_format}) on "
+        f"{shape} drops whole channels, at rate 0.3, scaling the rest by 1/0.7", SPATIAL)
+def spatial(k, checks, name, cls, shape, data_format):
+    kwargs = {} if data_format is None else {"data_format": data_format}
+    layer = getattr(k.keras.layers, cls)(0.3, **kwargs)
+    x = positive_inputs(7, shape)
+    y = k.to_numpy(layer(x, training=True))
+    channel_axis = 1 if data_format == "channels_first" else -1
+    # One row per (sample, channel), all that channel's positions along it.
+    xs = np.moveaxis(x, channel_axis, 1).reshape(shape[0] * shape[channel_axis], -1)
+    ys = np.moveaxis(y, channel_axis, 1).reshape(xs.shape)
+    dropped = ys == 0
+    checks.true("whole channels dropped", np.all(dropped == dropped[:, :1]), "each channel all kept or all dropped")
+    check_inverted_dropout(checks, xs[:, 0], ys[:, 0], 0.3, prefix="per channel: ")
 
 
 # -- Noise layers --------------------------------------------------------------------------------
 
 
-@case("dropout-gaussian-dropout", "dropout",
-      "GaussianDropout(0.4) in training multiplies by N(1, sqrt(0.4/0.6))", source=SOURCE)
+@case("dropout-gaussian-dropout", "GaussianDropout(0.4) in training multiplies by N(1, sqrt(0.4/0.6))")
 def gaussian_dropout(k, checks):
     x = positive_inputs(8, (200, 500))
     y = k.to_numpy(k.keras.layers.GaussianDropout(0.4, seed=1)(x, training=True)).astype(np.float64)
@@ -167,17 +149,15 @@ def gaussian_dropout(k, checks):
     checks.ks_test("noise y/x", y / x, stats.norm(1.0, sigma), alpha=FALSE_ALARM, target=f"N(1, {sigma:.4g})")
 
 
-@case("dropout-gaussian-noise", "dropout",
-      "GaussianNoise(0.7) in training adds N(0, 0.7)", source=SOURCE)
+@case("dropout-gaussian-noise", "GaussianNoise(0.7) in training adds N(0, 0.7)")
 def gaussian_noise(k, checks):
     x = positive_inputs(9, (200, 500))
     y = k.to_numpy(k.keras.layers.GaussianNoise(0.7, seed=1)(x, training=True)).astype(np.float64)
     checks.ks_test("noise y − x", y - x, stats.norm(0.0, 0.7), alpha=FALSE_ALARM, target="N(0, 0.7)")
 
 
-@case("dropout-alpha-dropout", "dropout",
-      "AlphaDropout(0.2) maps kept x to a·x + b and dropped units to a·α′ + b, drops a fraction 0.2, "
-      "and keeps mean 0 and variance 1 of a standard normal input (z-tests)", source=SOURCE)
+@case("dropout-alpha-dropout", "AlphaDropout(0.2) maps kept x to a·x + b and dropped units to a·α′ + b, drops a fraction 0.2, "
+      "and keeps mean 0 and variance 1 of a standard normal input (z-tests)")
 def alpha_dropout(k, checks):
     rate = 0.2
     x = np.random.default_rng(10).normal(0.0, 1.0, size=(200, 500)).astype(np.float32)
@@ -203,9 +183,7 @@ def dropout_model(k, rate=0.6):
     return k.keras.Model(inputs, k.keras.layers.Dropout(rate)(inputs))
 
 
-@case("dropout-training-flag-call-paths", "dropout",
-      "Dropout in a model: model(x) and predict(x) are the identity, model(x, training=True) drops",
-      source=SOURCE)
+@case("dropout-training-flag-call-paths", "Dropout in a model: model(x) and predict(x) are the identity, model(x, training=True) drops")
 def training_flag_call_paths(k, checks):
     model = dropout_model(k)
     x = positive_inputs(11, (64, 50))
@@ -216,9 +194,8 @@ def training_flag_call_paths(k, checks):
     checks.equal("predict(x) drops", False, applied(model.predict(x, verbose=0)))
 
 
-@case("dropout-fit-applies-dropout", "dropout",
-      "fit trains with Dropout(0.6) on and evaluate measures with it off: through a ±1 kernel on ones, "
-      "the evaluate loss is 0 and the fit loss 50·0.6/0.4 = 75 (z-test)", source=SOURCE, needs=("train",))
+@case("dropout-fit-applies-dropout", "fit trains with Dropout(0.6) on and evaluate measures with it off: through a ±1 kernel on ones, "
+      "the evaluate loss is 0 and the fit loss 50·0.6/0.4 = 75 (z-test)", needs=("train",))
 def fit_applies_dropout(k, checks):
     rate, units, batch = 0.6, 50, 4096
     signs = np.where(np.arange(units) % 2 == 0, 1.0, -1.0).reshape(units, 1)

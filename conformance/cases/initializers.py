@@ -14,10 +14,10 @@ import warnings
 import numpy as np
 
 from conformance import oracles
-from conformance.cases import case
+from conformance.cases import case, family
 from conformance.checks import FALSE_ALARM
 
-SOURCE = "initializers"
+TOPIC = "init"
 #: Shapes with >= 50 000 entries: a dense kernel and a 5×5 convolution kernel (receptive field 25).
 DENSE_SHAPE = (250, 200)
 CONV_SHAPE = (5, 5, 32, 64)
@@ -55,18 +55,14 @@ ALIASES = {
 }
 
 
-@case("init-documented-defaults", "init",
-      "each initializer's constructor defaults are the documented ones (stddev 0.05, ±0.05, fan_in, …)",
-      source=SOURCE)
+@case("init-documented-defaults", "each initializer's constructor defaults are the documented ones (stddev 0.05, ±0.05, fan_in, …)")
 def documented_defaults(k, checks):
     for name, expected in DOCUMENTED_DEFAULTS.items():
         config = getattr(k.keras.initializers, name)().get_config()
         checks.equal(f"{name} defaults", expected, {key: config.get(key, "<absent>") for key in expected})
 
 
-@case("init-string-aliases", "init",
-      "initializers.get('glorot_uniform') and the other string identifiers give the documented classes",
-      source=SOURCE)
+@case("init-string-aliases", "initializers.get('glorot_uniform') and the other string identifiers give the documented classes")
 def string_aliases(k, checks):
     observed = {alias: class_name(k.keras.initializers.get(alias)) for alias in ALIASES}
     checks.equal("alias → class", ALIASES, observed)
@@ -93,42 +89,39 @@ def check_distribution(k, checks, initializer, shape, dist, target: str, bound: 
         checks.true("within bounds", np.max(np.abs(values)) <= bound * (1 + 1e-6), f"every |value| <= {bound:.6g}")
 
 
-def register_variance_scaling_case(case_id, description, make, shape, scale, mode, distribution):
-    """A case drawing ``make(keras.initializers)`` on ``shape`` and testing it against VarianceScaling's law."""
+def check_variance_scaling(k, checks, initializer, shape, scale, mode, distribution) -> None:
+    """Draw ``initializer`` on ``shape`` and test the draws against VarianceScaling's law."""
     dist = oracles.variance_scaling_distribution(shape, scale, mode, distribution)
     bound = dist.support()[1]
-
-    @case(case_id, "init", description, source=SOURCE)
-    def run(k, checks):
-        check_distribution(k, checks, make(k.keras.initializers), shape, dist,
-                           f"{distribution} variance {scale}/{mode} of {shape}", bound if np.isfinite(bound) else None)
+    check_distribution(k, checks, initializer, shape, dist, f"{distribution} variance {scale}/{mode} of {shape}",
+                       bound if np.isfinite(bound) else None)
 
 
-for _slug, (_cls, _scale, _mode, _distribution) in VARIANCE_SCALING_FAMILY.items():
-    for _shape, _shape_name in ((DENSE_SHAPE, "dense"), (CONV_SHAPE, "conv2d")):
-        register_variance_scaling_case(
-            f"init-{_slug}-{_shape_name}",
-            f"{_cls} on a {_shape_name} kernel {_shape} draws {_distribution} with variance {_scale}/{_mode}",
-            lambda inits, cls=_cls: getattr(inits, cls)(seed=1234), _shape, _scale, _mode, _distribution)
+@family("init-{slug}-{shape_name}",
+        "{cls} on a {shape_name} kernel {shape} draws {distribution} with variance {scale}/{mode}",
+        [{"slug": slug, "cls": cls, "scale": scale, "mode": mode, "distribution": distribution,
+          "shape": shape, "shape_name": shape_name}
+         for slug, (cls, scale, mode, distribution) in VARIANCE_SCALING_FAMILY.items()
+         for shape, shape_name in ((DENSE_SHAPE, "dense"), (CONV_SHAPE, "conv2d"))])
+def named_variance_scaling(k, checks, slug, cls, scale, mode, distribution, shape, shape_name):
+    initializer = getattr(k.keras.initializers, cls)(seed=1234)
+    check_variance_scaling(k, checks, initializer, shape, scale, mode, distribution)
 
 
-def register_variance_scaling(mode, distribution, shape, shape_name, scale=2.5):
-    register_variance_scaling_case(
-        f"init-variance-scaling-{mode}-{distribution}-{shape_name}",
-        f"VarianceScaling(scale={scale}, mode={mode}, distribution={distribution}) on {shape}",
-        lambda inits: inits.VarianceScaling(scale=scale, mode=mode, distribution=distribution, seed=99),
-        shape, scale, mode, distribution)
+@family("init-variance-scaling-{mode}-{distribution}-{shape_name}",
+        "VarianceScaling(scale=2.5, mode={mode}, distribution={distribution}) on {shape}",
+        [{"mode": mode, "distribution": distribution, "shape": CONV_SHAPE, "shape_name": "conv2d"}
+         for mode in ("fan_in", "fan_out", "fan_avg")
+         for distribution in ("truncated_normal", "untruncated_normal", "uniform")]
+        + [{"mode": "fan_avg", "distribution": "uniform", "shape": (60_000,), "shape_name": "1d"},
+           {"mode": "fan_out", "distribution": "truncated_normal", "shape": (3, 4, 80, 60),
+            "shape_name": "conv2d-nonsquare"}])
+def variance_scaling(k, checks, mode, distribution, shape, shape_name):
+    initializer = k.keras.initializers.VarianceScaling(scale=2.5, mode=mode, distribution=distribution, seed=99)
+    check_variance_scaling(k, checks, initializer, shape, 2.5, mode, distribution)
 
 
-for _mode in ("fan_in", "fan_out", "fan_avg"):
-    for _distribution in ("truncated_normal", "untruncated_normal", "uniform"):
-        register_variance_scaling(_mode, _distribution, CONV_SHAPE, "conv2d")
-register_variance_scaling("fan_avg", "uniform", (60_000,), "1d")
-register_variance_scaling("fan_out", "truncated_normal", (3, 4, 80, 60), "conv2d-nonsquare")
-
-
-@case("init-random-normal-distribution", "init",
-      "RandomNormal(mean=1.5, stddev=0.3) draws N(1.5, 0.3)", source=SOURCE)
+@case("init-random-normal-distribution", "RandomNormal(mean=1.5, stddev=0.3) draws N(1.5, 0.3)")
 def random_normal(k, checks):
     from scipy import stats
 
@@ -136,8 +129,7 @@ def random_normal(k, checks):
     check_distribution(k, checks, init, DENSE_SHAPE, stats.norm(1.5, 0.3), "N(1.5, 0.3)")
 
 
-@case("init-random-uniform-distribution", "init",
-      "RandomUniform(minval=-0.2, maxval=0.6) draws U(-0.2, 0.6) within its bounds", source=SOURCE)
+@case("init-random-uniform-distribution", "RandomUniform(minval=-0.2, maxval=0.6) draws U(-0.2, 0.6) within its bounds")
 def random_uniform(k, checks):
     from scipy import stats
 
@@ -147,8 +139,7 @@ def random_uniform(k, checks):
     checks.true("within bounds", values.min() >= -0.2 and values.max() <= 0.6, "-0.2 <= value <= 0.6")
 
 
-@case("init-truncated-normal-distribution", "init",
-      "TruncatedNormal(mean=0.5, stddev=0.2) draws N(0.5, 0.2) truncated to 2 stddev", source=SOURCE)
+@case("init-truncated-normal-distribution", "TruncatedNormal(mean=0.5, stddev=0.2) draws N(0.5, 0.2) truncated to 2 stddev")
 def truncated_normal(k, checks):
     from scipy import stats
 
@@ -165,8 +156,7 @@ def truncated_normal(k, checks):
 TRUNCATION_DRAWS = 5_000_000
 
 
-@case("init-truncated-normal-never-beyond-two-stddev", "init",
-      f"TruncatedNormal(stddev=1) never draws beyond ±2 stddev, in {TRUNCATION_DRAWS:,} draws", source=SOURCE)
+@case("init-truncated-normal-never-beyond-two-stddev", f"TruncatedNormal(stddev=1) never draws beyond ±2 stddev, in {TRUNCATION_DRAWS:,} draws")
 def truncated_normal_bound(k, checks):
     init = k.keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0, seed=11)
     values = draw(k, init, (TRUNCATION_DRAWS,))
@@ -178,8 +168,7 @@ def truncated_normal_bound(k, checks):
 # -- Deterministic initializers ---------------------------------------------------------------
 
 
-@case("init-constant-values", "init", "Zeros, Ones and Constant(3.5) fill exactly, in the requested shape",
-      source=SOURCE)
+@case("init-constant-values", "Zeros, Ones and Constant(3.5) fill exactly, in the requested shape")
 def constant_values(k, checks):
     inits = k.keras.initializers
     shape = (3, 4)
@@ -188,9 +177,7 @@ def constant_values(k, checks):
     checks.equal("Constant(3.5)", np.full(shape, 3.5), draw(k, inits.Constant(3.5), shape))
 
 
-@case("init-orthogonal", "init",
-      "Orthogonal(gain=2) gives orthogonal columns (tall), rows (wide) and flattened conv kernels, norm = gain",
-      source=SOURCE)
+@case("init-orthogonal", "Orthogonal(gain=2) gives orthogonal columns (tall), rows (wide) and flattened conv kernels, norm = gain")
 def orthogonal(k, checks):
     init = k.keras.initializers.Orthogonal(gain=2.0, seed=3)
     tall = draw(k, init, (64, 32))
@@ -201,9 +188,7 @@ def orthogonal(k, checks):
     checks.close("conv (3,3,16,32) as (144, 32): WᵀW = gain²·I", 4.0 * np.eye(32), conv.T @ conv, rtol=0, atol=1e-4)
 
 
-@case("init-identity", "init",
-      "Identity(gain=3) is 3·eye for square and rectangular 2-D shapes and refuses other ranks",
-      source=SOURCE)
+@case("init-identity", "Identity(gain=3) is 3·eye for square and rectangular 2-D shapes and refuses other ranks")
 def identity(k, checks):
     init = k.keras.initializers.Identity(gain=3.0)
     checks.equal("(4, 4)", 3.0 * np.eye(4), draw(k, init, (4, 4)))
@@ -219,9 +204,7 @@ def identity(k, checks):
 # -- Seeding and configuration ----------------------------------------------------------------
 
 
-@case("init-seeded-repeats", "init",
-      "a seeded initializer gives the same values on every call, and so does a second one with the same seed",
-      source=SOURCE)
+@case("init-seeded-repeats", "a seeded initializer gives the same values on every call, and so does a second one with the same seed")
 def seeded_repeats(k, checks):
     inits = k.keras.initializers
     first = inits.RandomNormal(seed=7)
@@ -233,9 +216,8 @@ def seeded_repeats(k, checks):
                 "seed 8 gives other values than seed 7")
 
 
-@case("init-unseeded-calls-repeat", "init",
-      "an unseeded initializer instance repeats its values when called again (a seed is fixed at construction), "
-      "while two unseeded instances differ", source=SOURCE)
+@case("init-unseeded-calls-repeat", "an unseeded initializer instance repeats its values when called again (a seed is fixed at construction), "
+      "while two unseeded instances differ")
 def unseeded_calls_repeat(k, checks):
     # Keras docs (RandomNormal, seed): "an initializer seeded with an integer or None (unseeded)
     # will produce the same random values across multiple calls".
@@ -259,8 +241,7 @@ CONFIGURED = {
 }
 
 
-@case("init-config-round-trip", "init",
-      "from_config(get_config()) keeps every argument and, when seeded, the values", source=SOURCE)
+@case("init-config-round-trip", "from_config(get_config()) keeps every argument and, when seeded, the values")
 def config_round_trip(k, checks):
     for name, kwargs in CONFIGURED.items():
         cls = getattr(k.keras.initializers, name)
@@ -272,8 +253,7 @@ def config_round_trip(k, checks):
                     "identical values from original and clone")
 
 
-@case("init-layer-defaults", "init",
-      "Dense uses GlorotUniform / Zeros; BatchNormalization uses Zeros, Ones, Zeros, Ones", source=SOURCE)
+@case("init-layer-defaults", "Dense uses GlorotUniform / Zeros; BatchNormalization uses Zeros, Ones, Zeros, Ones")
 def layer_defaults(k, checks):
     layers = k.keras.layers
     dense = layers.Dense(3)
@@ -286,9 +266,8 @@ def layer_defaults(k, checks):
                   class_name(bn.moving_mean_initializer), class_name(bn.moving_variance_initializer)])
 
 
-@case("init-custom-initializer-arguments", "init",
-      "a custom initializer is called once per weight when the layer is built (not when constructed), "
-      "with the shape as a tuple of ints and a dtype NumPy understands", source=SOURCE)
+@case("init-custom-initializer-arguments", "a custom initializer is called once per weight when the layer is built (not when constructed), "
+      "with the shape as a tuple of ints and a dtype NumPy understands")
 def custom_initializer_arguments(k, checks):
     calls = []
 

@@ -9,84 +9,28 @@ regulariser penalties.  The cells as written are run by ``notebook_cells.py``.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from conformance import oracles
 from conformance.cases import case
+from conformance.cases.helpers import (
+    BATCHNORM_DEFAULT_EPSILON,
+    build_batchnorm_model,
+    build_dropout_model,
+    build_init_model,
+    dropout_distribution,
+    param_split,
+    penalty_values,
+    random_weights,
+    summary_totals,
+)
 from conformance.checks import FALSE_ALARM
-
-SOURCE = "notebook"
-
-#: Keras's documented BatchNormalization epsilon (Keras 2 and 3 API docs).
-BATCHNORM_DEFAULT_EPSILON = 1e-3
-#: Dropout cell: input ones(1, 10) through Dense(10) with kernel arange(100).
-DROPOUT_KERNEL_1 = np.arange(100, dtype=np.float64).reshape(10, 10)
-DROPOUT_KERNEL_2 = np.arange(10, dtype=np.float64).reshape(10, 1)
-
-
-# -- shared helpers -----------------------------------------------------------------
-
-
-def weight_name(variable) -> str:
-    """'kernel' for Keras 3's 'kernel' and Keras 2's 'dense/kernel:0'."""
-    return variable.name.split("/")[-1].split(":")[0]
-
-
-def summary_totals(model) -> dict[str, int | None]:
-    """The Total / Trainable / Non-trainable counts printed by ``model.summary()``."""
-    lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(str(line)))
-    return parse_summary_totals("\n".join(lines))
-
-
-def parse_summary_totals(text: str) -> dict[str, int | None]:
-    """The counts of a summary's 'Total params: 20 (80.00 B)' lines (Keras 2 and 3 layouts)."""
-    totals = {}
-    for key, label in (("total", "Total"), ("trainable", "Trainable"), ("non_trainable", "Non-trainable")):
-        match = re.search(rf"(?m)^\W*{label} params: ([\d,]+)", text)
-        totals[key] = int(match.group(1).replace(",", "")) if match else None
-    return totals
-
-
-def param_split(model) -> dict[str, int]:
-    """count_params and the trainable / non-trainable split counted from the weights."""
-    count = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
-    return {
-        "total": int(model.count_params()),
-        "trainable": count(model.trainable_weights),
-        "non_trainable": count(model.non_trainable_weights),
-    }
-
-
-def constant_initializer(k, values, calls: list, role: str):
-    """A custom initializer like the notebook's: records its call, returns ``values``."""
-
-    def init(shape, dtype=None):
-        calls.append({"role": role, "shape": shape, "dtype": dtype, "printed": str(shape)})
-        return np.asarray(values(tuple(shape)), dtype=k.numpy_dtype(dtype))
-
-    return init
-
 
 # -- Initialization cell --------------------------------------------------------------
 
 
-def build_init_model(k, calls):
-    keras = k.keras
-    x1 = keras.Input(shape=(1,))
-    x2 = keras.layers.Dense(
-        10,
-        kernel_initializer=constant_initializer(k, np.zeros, calls, "kernel"),
-        bias_initializer=constant_initializer(k, np.ones, calls, "bias"),
-    )(x1)
-    return keras.Model(inputs=x1, outputs=x2)
-
-
-@case("notebook-init-initializer-calls", "init",
-      "Dense(10) on Input((1,)) calls the kernel initializer once with (1, 10), then the bias one with (10,)",
-      source=SOURCE)
+@case("notebook-init-initializer-calls", "Dense(10) on Input((1,)) calls the kernel initializer once with (1, 10), then the bias one with (10,)",
+      topic="init")
 def init_initializer_calls(k, checks):
     calls: list = []
     build_init_model(k, calls)
@@ -97,9 +41,8 @@ def init_initializer_calls(k, checks):
     checks.note("dtype received", sorted({repr(c["dtype"]) for c in calls}))
 
 
-@case("notebook-init-20-params", "init",
-      "Dense(10) on one input has 20 parameters, all trainable, and the summary says so",
-      source=SOURCE)
+@case("notebook-init-20-params", "Dense(10) on one input has 20 parameters, all trainable, and the summary says so",
+      topic="init")
 def init_20_params(k, checks):
     model = build_init_model(k, [])
     expected = {"total": 20, "trainable": 20, "non_trainable": 0}
@@ -107,9 +50,8 @@ def init_20_params(k, checks):
     checks.equal("summary totals", expected, summary_totals(model))
 
 
-@case("notebook-init-predict-ones", "init",
-      "zero kernel and ones bias: predict([[1]]) is exactly ten float32 ones",
-      source=SOURCE)
+@case("notebook-init-predict-ones", "zero kernel and ones bias: predict([[1]]) is exactly ten float32 ones",
+      topic="init")
 def init_predict_ones(k, checks):
     model = build_init_model(k, [])
     y = np.asarray(model.predict(np.array([[1.0]], dtype=np.float32), verbose=0))
@@ -120,18 +62,9 @@ def init_predict_ones(k, checks):
 # -- Batch Normalization cell ---------------------------------------------------------
 
 
-def build_batchnorm_model(k):
-    keras = k.keras
-    x1 = keras.Input(shape=(3,))
-    x2 = keras.layers.Dense(1, kernel_initializer=constant_initializer(k, lambda s: np.full(s, 2.0), [], "kernel"))(x1)
-    bn = keras.layers.BatchNormalization()
-    return keras.Model(inputs=x1, outputs=bn(x2)), bn
-
-
-@case("notebook-batchnorm-8-params", "batchnorm",
-      "Dense(1)+BatchNormalization: 4 + 4 = 8 parameters, 6 trainable (kernel, bias, gamma, beta), "
+@case("notebook-batchnorm-8-params", "Dense(1)+BatchNormalization: 4 + 4 = 8 parameters, 6 trainable (kernel, bias, gamma, beta), "
       "2 non-trainable (moving mean and variance)",
-      source=SOURCE)
+      topic="batchnorm")
 def batchnorm_8_params(k, checks):
     model, bn = build_batchnorm_model(k)
     checks.equal("parameters per layer", [4, 4], [int(layer.count_params()) for layer in model.layers[1:]])
@@ -139,14 +72,13 @@ def batchnorm_8_params(k, checks):
     checks.equal("parameter counts", expected, param_split(model))
     checks.equal("summary totals", expected, summary_totals(model))
     checks.equal("trainable weights", ["kernel", "bias", "gamma", "beta"],
-                 [weight_name(w) for w in model.trainable_weights])
+                 [k.weight_name(w) for w in model.trainable_weights])
     checks.equal("non-trainable weights", ["moving_mean", "moving_variance"],
-                 [weight_name(w) for w in model.non_trainable_weights])
+                 [k.weight_name(w) for w in model.non_trainable_weights])
 
 
-@case("notebook-batchnorm-inference-output", "batchnorm",
-      "predict(ones(1, 3)) through kernel [2, 2, 2] and a fresh BatchNormalization is 6/sqrt(1 + epsilon)",
-      source=SOURCE)
+@case("notebook-batchnorm-inference-output", "predict(ones(1, 3)) through kernel [2, 2, 2] and a fresh BatchNormalization is 6/sqrt(1 + epsilon)",
+      topic="batchnorm")
 def batchnorm_inference_output(k, checks):
     model, bn = build_batchnorm_model(k)
     checks.equal("default epsilon", BATCHNORM_DEFAULT_EPSILON, float(bn.epsilon))
@@ -160,26 +92,8 @@ def batchnorm_inference_output(k, checks):
 # -- Dropout cell ------------------------------------------------------------------------
 
 
-def build_dropout_model(k):
-    keras = k.keras
-    arange = lambda shape: np.arange(int(np.prod(shape))).reshape(shape)  # noqa: E731
-    x1 = keras.Input(shape=(10,))
-    x2 = keras.layers.Dense(10, kernel_initializer=constant_initializer(k, arange, [], "kernel"))(x1)
-    x3 = keras.layers.Dropout(0.5)(x2, training=True)
-    x4 = keras.layers.Dense(1, kernel_initializer=constant_initializer(k, arange, [], "kernel"))(x3)
-    x5 = keras.layers.Dropout(0.5)(x4, training=True)
-    return keras.Model(inputs=x1, outputs=x5)
-
-
-def dropout_distribution():
-    """Exact distribution of the dropout cell's output for input ones(1, 10)."""
-    h = oracles.dense(np.ones(10), DROPOUT_KERNEL_1)
-    return oracles.dense_dropout_dense_dropout(h, DROPOUT_KERNEL_2.ravel(), 0.5, 0.5)
-
-
-@case("notebook-dropout-121-params", "dropout",
-      "Dense(10)→Dropout→Dense(1)→Dropout on 10 inputs: 110 + 11 = 121 parameters, all trainable",
-      source=SOURCE)
+@case("notebook-dropout-121-params", "Dense(10)→Dropout→Dense(1)→Dropout on 10 inputs: 110 + 11 = 121 parameters, all trainable",
+      topic="dropout")
 def dropout_121_params(k, checks):
     model = build_dropout_model(k)
     checks.equal("parameters per layer", [110, 0, 11, 0], [int(layer.count_params()) for layer in model.layers[1:]])
@@ -188,9 +102,8 @@ def dropout_121_params(k, checks):
     checks.equal("summary totals", expected, summary_totals(model))
 
 
-@case("notebook-dropout-output-on-lattice", "dropout",
-      "every output for ones(1, 10) is 0 or 4·Σ_{j∈S} j·(450+10j) for a subset S (39280 is one)",
-      source=SOURCE)
+@case("notebook-dropout-output-on-lattice", "every output for ones(1, 10) is 0 or 4·Σ_{j∈S} j·(450+10j) for a subset S (39280 is one)",
+      topic="dropout")
 def dropout_output_on_lattice(k, checks):
     model = build_dropout_model(k)
     values, _ = dropout_distribution()
@@ -200,9 +113,8 @@ def dropout_output_on_lattice(k, checks):
     checks.true("dropout applied", len(np.unique(y)) > 1, "4096 outputs are not all equal")
 
 
-@case("notebook-dropout-output-mean", "dropout",
-      f"the mean output for ones(1, 10) over 20000 draws is the oracle's 23100 (z-test, alpha {FALSE_ALARM:g})",
-      source=SOURCE)
+@case("notebook-dropout-output-mean", f"the mean output for ones(1, 10) over 20000 draws is the oracle's 23100 (z-test, alpha {FALSE_ALARM:g})",
+      topic="dropout")
 def dropout_output_mean(k, checks):
     model = build_dropout_model(k)
     mean, std = oracles.distribution_moments(*dropout_distribution())
@@ -210,10 +122,9 @@ def dropout_output_mean(k, checks):
     checks.z_test("mean output", y.mean(), y.size, mean, std, alpha=FALSE_ALARM)
 
 
-@case("notebook-dropout-build-time-training", "dropout",
-      "Dropout(…, training=True) fixed when the graph was built applies in model(x), "
+@case("notebook-dropout-build-time-training", "Dropout(…, training=True) fixed when the graph was built applies in model(x), "
       "model(x, training=False) and predict (the notebook's predict printed 39280)",
-      source=SOURCE)
+      topic="dropout")
 def dropout_build_time_training(k, checks):
     model = build_dropout_model(k)
     x = np.ones((256, 10), dtype=np.float32)
@@ -229,11 +140,6 @@ def dropout_build_time_training(k, checks):
 # -- Regularizers cell -------------------------------------------------------------------
 
 
-def random_weights(seed: int, *shapes):
-    rng = np.random.default_rng(seed)
-    return [rng.normal(0.0, 1.0, size=s).astype(np.float32) for s in shapes]
-
-
 def regularized_dense(k, **regularizers):
     """Dense(64) on 64 inputs (the notebook's ``input_dim=64``) with seeded random weights."""
     keras = k.keras
@@ -245,14 +151,9 @@ def regularized_dense(k, **regularizers):
     return model, layer, kernel, bias
 
 
-def penalty_values(k, losses) -> list[float]:
-    return [float(k.to_numpy(loss)) for loss in losses]
-
-
-@case("notebook-regularizers-dense-penalties", "regularizer",
-      "Dense(64, kernel_regularizer=l2(0.01), bias_regularizer=l1(0.01)): "
+@case("notebook-regularizers-dense-penalties", "Dense(64, kernel_regularizer=l2(0.01), bias_regularizer=l1(0.01)): "
       "layer.losses are 0.01·Σw² and 0.01·Σ|b| of the current weights",
-      source=SOURCE)
+      topic="regularizer")
 def regularizers_dense_penalties(k, checks):
     r = k.keras.regularizers
     _, layer, kernel, bias = regularized_dense(k, kernel_regularizer=r.l2(0.01), bias_regularizer=r.l1(0.01))
@@ -260,9 +161,8 @@ def regularizers_dense_penalties(k, checks):
     checks.close("layer.losses (kernel, bias)", expected, penalty_values(k, layer.losses), rtol=1e-5)
 
 
-@case("notebook-regularizers-zero-factors", "regularizer",
-      "l1(0.) and l2(0.) give zero penalties on random weights",
-      source=SOURCE)
+@case("notebook-regularizers-zero-factors", "l1(0.) and l2(0.) give zero penalties on random weights",
+      topic="regularizer")
 def regularizers_zero_factors(k, checks):
     r = k.keras.regularizers
     (w,) = random_weights(1, (8, 8))
@@ -270,18 +170,16 @@ def regularizers_zero_factors(k, checks):
     checks.close("l2(0.)(w)", 0.0, float(k.to_numpy(r.l2(0.0)(w))), rtol=0, atol=0)
 
 
-@case("notebook-regularizers-l1-l2-sum", "regularizer",
-      "l1_l2(l1=0.01, l2=0.01) is the sum 0.01·Σ|w| + 0.01·Σw²",
-      source=SOURCE)
+@case("notebook-regularizers-l1-l2-sum", "l1_l2(l1=0.01, l2=0.01) is the sum 0.01·Σ|w| + 0.01·Σw²",
+      topic="regularizer")
 def regularizers_l1_l2_sum(k, checks):
     (w,) = random_weights(2, (8, 8))
     observed = float(k.to_numpy(k.keras.regularizers.l1_l2(l1=0.01, l2=0.01)(w)))
     checks.close("l1_l2(0.01, 0.01)(w)", oracles.l1_l2_penalty(w, 0.01, 0.01), observed, rtol=1e-5)
 
 
-@case("notebook-regularizers-custom-function", "regularizer",
-      "a function regulariser 0.01·Σ|W| on Dense's kernel adds exactly that loss",
-      source=SOURCE)
+@case("notebook-regularizers-custom-function", "a function regulariser 0.01·Σ|W| on Dense's kernel adds exactly that loss",
+      topic="regularizer")
 def regularizers_custom_function(k, checks):
     def l1_reg(weight_matrix):
         return 0.01 * k.sum_abs(weight_matrix)
@@ -290,9 +188,8 @@ def regularizers_custom_function(k, checks):
     checks.close("layer.losses", [oracles.l1_penalty(kernel, 0.01)], penalty_values(k, layer.losses), rtol=1e-5)
 
 
-@case("notebook-regularizers-training-loss", "regularizer",
-      "one training step from known weights reports mse + 0.01·Σw² + 0.01·Σ|b|",
-      source=SOURCE, needs=("train",))
+@case("notebook-regularizers-training-loss", "one training step from known weights reports mse + 0.01·Σw² + 0.01·Σ|b|",
+      topic="regularizer", needs=("train",))
 def regularizers_training_loss(k, checks):
     r = k.keras.regularizers
     model, _, kernel, bias = regularized_dense(k, kernel_regularizer=r.l2(0.01), bias_regularizer=r.l1(0.01))

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from conformance import FIXTURES, oracles
+from conformance.cases import Case, add
+from conformance.cases.helpers import dropout_distribution, parse_summary_totals
 from conformance.checks import error_text
 from conformance.files import FixtureError, read_toml
-from conformance.cases import Case, add
-from conformance.cases.notebook import dropout_distribution, parse_summary_totals
 
 CELLS_FILE = FIXTURES / "notebook" / "cells.toml"
 
@@ -60,6 +60,14 @@ class CellRun:
 def load_cells(path=CELLS_FILE) -> list[Cell]:
     data = read_toml(path, FixtureError)
     return [Cell(**{**entry, "code": entry["code"].rstrip("\n")}) for entry in data["cell"]]
+
+
+def cell_line(cell_id: str, path=CELLS_FILE) -> int:
+    """The line of ``id = "<cell_id>"`` in the cells file, where a reader finds the cell."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip() == f'id = "{cell_id}"':
+            return n
+    return 0
 
 
 @contextlib.contextmanager
@@ -160,6 +168,8 @@ def make_case(cells: list[Cell], index: int) -> Case:
         description=f"notebook cell {cell.prompt} as written {expectation}",
         run=run,
         source="notebook",
+        template="notebook-as-written-{cell}",
+        defined_at=f"fixtures/notebook/{CELLS_FILE.name}:{cell_line(cell.id)}",
     )
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from conformance import oracles
-from conformance.cases import case
-from conformance.cases.notebook import penalty_values, random_weights
+from conformance.cases import case, family
+from conformance.cases.helpers import penalty_values, random_weights
 
-SOURCE = "regularizers"
+TOPIC = "regularizer"
 RTOL = 1e-5
 
 #: Constructor defaults, from the Keras 3 API docs.
@@ -36,8 +36,7 @@ def plain(value):
         return value
 
 
-@case("regularizer-documented-defaults", "regularizer",
-      "L1() is 0.01, L2() is 0.01, L1L2() is 0 and 0, OrthogonalRegularizer() is 0.01 on rows", source=SOURCE)
+@case("regularizer-documented-defaults", "L1() is 0.01, L2() is 0.01, L1L2() is 0 and 0, OrthogonalRegularizer() is 0.01 on rows")
 def documented_defaults(k, checks):
     for name, expected in DOCUMENTED_DEFAULTS.items():
         config = getattr(k.keras.regularizers, name)().get_config()
@@ -46,8 +45,7 @@ def documented_defaults(k, checks):
     checks.equal("l1_l2() defaults", {"l1": 0.0, "l2": 0.0}, {key: plain(factory.get(key)) for key in ("l1", "l2")})
 
 
-@case("regularizer-string-identifiers", "regularizer",
-      "regularizers.get('l1'), 'l2', 'l1_l2' and 'orthogonal_regularizer' give the documented classes", source=SOURCE)
+@case("regularizer-string-identifiers", "regularizers.get('l1'), 'l2', 'l1_l2' and 'orthogonal_regularizer' give the documented classes")
 def string_identifiers(k, checks):
     observed = {}
     for identifier in IDENTIFIERS:
@@ -58,9 +56,7 @@ def string_identifiers(k, checks):
     checks.equal("identifier → class", IDENTIFIERS, observed)
 
 
-@case("regularizer-values", "regularizer",
-      "L1, L2, L1L2 and OrthogonalRegularizer (rows) on a random weight tensor equal the oracle",
-      source=SOURCE)
+@case("regularizer-values", "L1, L2, L1L2 and OrthogonalRegularizer (rows) on a random weight tensor equal the oracle")
 def values(k, checks):
     r = k.keras.regularizers
     (w,) = random_weights(20, (12, 7))
@@ -72,8 +68,7 @@ def values(k, checks):
                  value(r.OrthogonalRegularizer(factor=0.05, mode="rows")), rtol=RTOL)
 
 
-@case("regularizer-orthogonal-columns", "regularizer",
-      "OrthogonalRegularizer(0.05, mode='columns') on a random weight tensor equals the oracle", source=SOURCE)
+@case("regularizer-orthogonal-columns", "OrthogonalRegularizer(0.05, mode='columns') on a random weight tensor equals the oracle")
 def orthogonal_columns(k, checks):
     (w,) = random_weights(20, (12, 7))
     reg = k.keras.regularizers.OrthogonalRegularizer(factor=0.05, mode="columns")
@@ -97,9 +92,7 @@ def custom_regularizer_class(k):
     return ScaledL1
 
 
-@case("regularizer-config-round-trip", "regularizer",
-      "Dense with L1L2 and a custom Regularizer class, rebuilt from get_config, adds identical penalties",
-      source=SOURCE)
+@case("regularizer-config-round-trip", "Dense with L1L2 and a custom Regularizer class, rebuilt from get_config, adds identical penalties")
 def config_round_trip(k, checks):
     keras = k.keras
     scaled_l1 = custom_regularizer_class(k)
@@ -117,10 +110,8 @@ def config_round_trip(k, checks):
     checks.close("clone penalties", expected, penalty_values(k, clone.losses), rtol=RTOL)
 
 
-@case("regularizer-dense-losses", "regularizer",
-      "Dense with kernel, bias and activity regularisers: weight penalties are in layer.losses once built, "
-      "the activity penalty (divided by the batch size) after each call, replacing the previous call's",
-      source=SOURCE)
+@case("regularizer-dense-losses", "Dense with kernel, bias and activity regularisers: weight penalties are in layer.losses once built, "
+      "the activity penalty (divided by the batch size) after each call, replacing the previous call's")
 def dense_losses(k, checks):
     keras = k.keras
     r = keras.regularizers
@@ -163,8 +154,7 @@ def sorted_like(observed: list[float], expected: list[float]) -> list[float]:
     return ordered + remaining
 
 
-@case("regularizer-frozen-layer-adds-no-weight-penalty", "regularizer",
-      "a Dense with kernel_regularizer and trainable=False contributes no weight penalty", source=SOURCE)
+@case("regularizer-frozen-layer-adds-no-weight-penalty", "a Dense with kernel_regularizer and trainable=False contributes no weight penalty")
 def frozen_layer(k, checks):
     layer = k.keras.layers.Dense(4, kernel_regularizer=k.keras.regularizers.L2(0.1))
     layer.build((None, 3))
@@ -177,9 +167,8 @@ def frozen_layer(k, checks):
                  penalty_values(k, layer.losses), rtol=RTOL)
 
 
-@case("regularizer-penalties-in-evaluate-loss", "regularizer",
-      "evaluate reports mse + 0.05·Σw² + 0.05·Σ|b| for a Dense with L2 kernel and L1 bias regularisers, "
-      "without training (so inference-only backends run it too)", source=SOURCE)
+@case("regularizer-penalties-in-evaluate-loss", "evaluate reports mse + 0.05·Σw² + 0.05·Σ|b| for a Dense with L2 kernel and L1 bias regularisers, "
+      "without training (so inference-only backends run it too)")
 def evaluate_loss(k, checks):
     keras = k.keras
     inputs = keras.Input(shape=(5,))
@@ -205,34 +194,28 @@ TRAINING = {
 }
 
 
-def register_training_step(name):
+@family("regularizer-sgd-step-{name}",
+        "one SGD step (learning rate 0.1) with a {name} kernel and bias regulariser: the loss includes both "
+        "penalties and the new weights are w − 0.1·(∂mse/∂w + the penalty's gradient)",
+        [{"name": name} for name in TRAINING], needs=("train",))
+def sgd_step(k, checks, name):
     make, penalty, penalty_grad = TRAINING[name]
-
-    @case(f"regularizer-sgd-step-{name}", "regularizer",
-          f"one SGD step (learning rate 0.1) with a {name} kernel and bias regulariser: the loss includes both "
-          "penalties and the new weights are w − 0.1·(∂mse/∂w + the penalty's gradient)",
-          source=SOURCE, needs=("train",))
-    def run(k, checks):
-        keras = k.keras
-        inputs = keras.Input(shape=(5,))
-        layer = keras.layers.Dense(3, kernel_regularizer=make(keras.regularizers),
-                                   bias_regularizer=make(keras.regularizers))
-        model = keras.Model(inputs, layer(inputs))
-        kernel, bias, x, y = random_weights(24, (5, 3), (3,), (8, 5), (8, 3))
-        layer.set_weights([kernel, bias])
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
-        loss = float(np.ravel(model.train_on_batch(x, y))[0])
-        x64, y64 = x.astype(np.float64), y.astype(np.float64)
-        residual = oracles.dense(x64, kernel, bias) - y64
-        data_loss = oracles.mean_squared_error(residual, 0.0)
-        checks.close("reported loss", data_loss + penalty(kernel) + penalty(bias), loss, rtol=RTOL)
-        scale = 2.0 / residual.size  # ∂ mean(r²) / ∂r
-        new_kernel = kernel - 0.1 * (scale * x64.T @ residual + penalty_grad(kernel.astype(np.float64)))
-        new_bias = bias - 0.1 * (scale * residual.sum(axis=0) + penalty_grad(bias.astype(np.float64)))
-        observed_kernel, observed_bias = layer.get_weights()
-        checks.close("updated kernel", new_kernel, observed_kernel, rtol=1e-4, atol=1e-6)
-        checks.close("updated bias", new_bias, observed_bias, rtol=1e-4, atol=1e-6)
-
-
-for _name in TRAINING:
-    register_training_step(_name)
+    keras = k.keras
+    inputs = keras.Input(shape=(5,))
+    layer = keras.layers.Dense(3, kernel_regularizer=make(keras.regularizers),
+                               bias_regularizer=make(keras.regularizers))
+    model = keras.Model(inputs, layer(inputs))
+    kernel, bias, x, y = random_weights(24, (5, 3), (3,), (8, 5), (8, 3))
+    layer.set_weights([kernel, bias])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    loss = float(np.ravel(model.train_on_batch(x, y))[0])
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    residual = oracles.dense(x64, kernel, bias) - y64
+    data_loss = oracles.mean_squared_error(residual, 0.0)
+    checks.close("reported loss", data_loss + penalty(kernel) + penalty(bias), loss, rtol=RTOL)
+    scale = 2.0 / residual.size  # ∂ mean(r²) / ∂r
+    new_kernel = kernel - 0.1 * (scale * x64.T @ residual + penalty_grad(kernel.astype(np.float64)))
+    new_bias = bias - 0.1 * (scale * residual.sum(axis=0) + penalty_grad(bias.astype(np.float64)))
+    observed_kernel, observed_bias = layer.get_weights()
+    checks.close("updated kernel", new_kernel, observed_kernel, rtol=1e-4, atol=1e-6)
+    checks.close("updated bias", new_bias, observed_bias, rtol=1e-4, atol=1e-6)
