@@ -125,6 +125,10 @@ def build_parser() -> Parser:
                     help="only IDs matching this shell-style pattern, e.g. 'dropout-*' (default: all)")
     ls.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
 
+    from conformance import history_cli
+
+    history_cli.add_parser(sub, Parser, positive_int)
+
     fl = sub.add_parser(
         "flakes", help="run the whole test suite N times in random orders and report verdicts that change",
         description="Run pytest on tests/ (installed: on the conformance suite) N times, each in a different random "
@@ -471,6 +475,12 @@ def cmd_flakes(args) -> int:
     return EXIT_OK
 
 
+def cmd_history(args) -> int:
+    from conformance import history_cli
+
+    return history_cli.run_command(args, UsageError)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -479,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff, "bench-report": cmd_bench_report,
-                    "selfcheck": cmd_selfcheck, "flakes": cmd_flakes, "list": cmd_list}
+                    "selfcheck": cmd_selfcheck, "flakes": cmd_flakes, "list": cmd_list, "history": cmd_history}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)

@@ -105,6 +105,7 @@ def from_run(run: dict[str, Any]) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "environment": {"impl": run["impl"], **run["environment"]},
         "cases": {r["id"]: case_entry(r) for r in run["results"]},
+        "surface": run.get("surface", {}),
     }
 
 
@@ -194,6 +195,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         if changes:
             changed[case_id] = {"topic": new_cases[case_id]["topic"],
                                 "description": new_cases[case_id]["description"], "changes": changes}
+    changed |= surface_changes(old.get("surface", {}), new.get("surface", {}))
     env_keys = sorted(set(old["environment"]) | set(new["environment"]))
     environment = {key: [old["environment"].get(key), new["environment"].get(key)]
                    for key in env_keys if old["environment"].get(key) != new["environment"].get(key)}
@@ -203,6 +205,34 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "added": sorted(set(new_cases) - set(old_cases)),
         "removed": sorted(set(old_cases) - set(new_cases)),
     }
+
+
+def surface_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What changed in the public surface (conformance.surface), as pseudo-cases ``surface-<Class>``:
+    one change per argument added, removed or given another default, and one for the config keys.
+    A side that recorded no surface (an older fingerprint) shows nothing."""
+    changed = {}
+    for name in sorted(set(old) & set(new)):
+        a, b = old[name], new[name]
+        changes = []
+        args_a, args_b = a["arguments"], b["arguments"]
+        if isinstance(args_a, dict) and isinstance(args_b, dict):
+            for arg in sorted(set(args_a) | set(args_b)):
+                before, after = args_a.get(arg, "(absent)"), args_b.get(arg, "(absent)")
+                if before != after:
+                    changes.append({"what": f"argument {arg}", "key": f"argument-{arg}", "old": before, "new": after})
+        elif args_a != args_b:
+            changes.append({"what": "class", "key": "class", "old": "(absent)" if args_a == "(absent)" else "exists",
+                            "new": "(absent)" if args_b == "(absent)" else "exists"})
+        if a["config-keys"] != b["config-keys"] and isinstance(args_a, dict) and isinstance(args_b, dict):
+            changes.append({"what": "get_config keys", "key": "config-keys", "old": a["config-keys"],
+                            "new": b["config-keys"]})
+        if changes:
+            topic, cls = name.split("/")
+            changed[f"surface-{cls}"] = {"topic": topic,
+                                         "description": f"the public surface of {cls}: constructor arguments, "
+                                                        "their defaults, get_config keys", "changes": changes}
+    return changed
 
 
 def has_changes(d: dict[str, Any]) -> bool:

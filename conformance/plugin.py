@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conformance import cases as case_registry
-from conformance import expectations, fingerprint, impls, reports
+from conformance import expectations, fingerprint, impls, reports, surface
 from conformance.files import FixtureError, write_atomic
 from conformance.runner import CaseResult, run_case
 from conformance.verdict import PYTEST_OUTCOME
@@ -363,6 +363,7 @@ class ResultCollector:
             "interrupted": self.state.interrupted,
             "selected": len(self.state.selected | set(self.state.results)),
             "unmatched_records": [] if reason else [d.to_json() for d in self.state.unmatched_records()],
+            "surface": surface.surface(adapter.keras),
             "results": sorted(self.state.results.values(), key=lambda r: r["id"]),
         }
         text = json.dumps(payload, indent=2, sort_keys=True)

@@ -150,3 +150,41 @@ def test_version_1_files_are_read_with_their_checks_keyed(tmp_path):
     assert loaded["format_version"] == fingerprint.FORMAT_VERSION
     assert loaded["cases"]["c1"]["behaviour"] == {
         "clones-arguments-sorted": {"kind": "exact", "value": 1, "label": "clone's arguments (sorted)"}}
+
+
+def test_the_public_surface_shows_in_the_diff_argument_by_argument():
+    old = fingerprint.from_run(RUN | {"surface": {
+        "batchnorm/BatchNormalization": {"arguments": {"epsilon": 0.001, "renorm": False}, "config-keys": ["epsilon"]},
+        "dropout/AlphaDropout": {"arguments": "(absent)", "config-keys": "(absent)"}}})
+    new = fingerprint.from_run(RUN | {"surface": {
+        "batchnorm/BatchNormalization": {"arguments": {"epsilon": 0.01, "synchronized": False},
+                                         "config-keys": ["epsilon", "synchronized"]},
+        "dropout/AlphaDropout": {"arguments": {"rate": "(required)"}, "config-keys": ["rate"]}}})
+    d = fingerprint.diff(old, new)
+    bn = {c["key"]: (c["old"], c["new"]) for c in d["changed"]["surface-BatchNormalization"]["changes"]}
+    assert bn == {"argument-epsilon": (0.001, 0.01), "argument-renorm": (False, "(absent)"),
+                  "argument-synchronized": ("(absent)", False), "config-keys": (["epsilon"], ["epsilon", "synchronized"])}
+    assert d["changed"]["surface-AlphaDropout"]["changes"] == [
+        {"what": "class", "key": "class", "old": "(absent)", "new": "exists"}]
+    assert not fingerprint.has_changes(fingerprint.diff(old, copy.deepcopy(old)))
+
+
+def test_the_surface_is_recorded_from_the_keras_under_test():
+    from conformance import surface
+
+    class Layers:
+        class Dense:
+            def __init__(self, units, use_bias=True, **kwargs):
+                self.units = units
+
+            def get_config(self):
+                return {"units": self.units, "use_bias": True}
+
+    class Keras:
+        initializers = regularizers = object()
+        layers = Layers
+
+    recorded = surface.surface(Keras)
+    assert recorded["dense/Dense"] == {"arguments": {"units": "(required)", "use_bias": True},
+                                       "config-keys": ["units", "use_bias"]}
+    assert recorded["batchnorm/BatchNormalization"] == {"arguments": "(absent)", "config-keys": "(absent)"}

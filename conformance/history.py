@@ -1,0 +1,497 @@
+"""Behaviour history: every Keras release as a stack, fingerprinted, and read back offline.
+
+A *stack* is a recipe: one Keras release (or the nightly) on one backend, with
+the pinned requirements that install it on Python 3.11, resolved as of the
+day the release was published (``uv pip compile --exclude-newer``), so that
+each release runs with the JAX and NumPy of its time.  Recipes are data, in
+``fixtures/history/<backend>.toml``::
+
+    [[stack]]
+    name = "keras-3.4.1-jax"
+    keras = "3.4.1"                      # or "nightly"
+    released = "2024-06-26"              # the resolution date of its requirements
+    requirements = ["keras==3.4.1", "jax==0.4.30", "jaxlib==0.4.30", "numpy==1.26.4", ...]
+    note = "what the release's metadata forgets, if anything"
+
+``run`` builds each stack's environment with uv, runs the suite there (the
+suite is put on ``PYTHONPATH``, not installed, so one checkout serves every
+stack) and writes its fingerprint to ``<history>/<backend>/<stack>.json``,
+recording the recipe's digest: a stack already fingerprinted with the same
+recipe is skipped.  ``timeline``, ``diff`` and ``show`` read only those
+fingerprints, so they answer without installing anything.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from packaging.version import InvalidVersion, Version
+
+from conformance import FIXTURES, children, fingerprint
+from conformance.files import FixtureError, read_toml, write_atomic
+
+HISTORY = FIXTURES / "history"
+BACKENDS = ("jax",)
+#: What the suite needs in a stack's environment besides the stack itself (the suite is on PYTHONPATH).
+SUITE_REQUIREMENTS = ("pytest>=8", "packaging", "tomli-w", "scipy", "matplotlib")  # the notebook imports matplotlib
+DEFAULT_TIMEOUT = 900.0
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the directory that holds conformance/
+
+
+class HistoryError(FixtureError):
+    """Bad input for the history (an unknown release, a corrupt recipe or history file); one line."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One recipe: a Keras release on a backend, with the requirements that install it."""
+
+    name: str
+    backend: str
+    keras: str  # a release, or "nightly"
+    released: str
+    requirements: tuple[str, ...]
+    note: str = ""
+
+    @property
+    def impl(self) -> str:
+        return f"keras3:{self.backend}"
+
+    @property
+    def digest(self) -> str:
+        """Identifies the recipe (with what the suite adds): a stack is re-run when either changes."""
+        text = json.dumps([self.backend, sorted(self.requirements), SUITE_REQUIREMENTS])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def version(self) -> Version:
+        """The Keras version it installs, for ordering (the nightly's dev version sorts after the releases)."""
+        for req in self.requirements:
+            name, _, pinned = req.partition("==")
+            if name.strip().lower() in ("keras", "keras-nightly") and pinned:
+                return Version(pinned)
+        return Version(self.keras)
+
+    @property
+    def label(self) -> str:
+        """How the history shows it: the Keras version, 'nightly (3.16.0.dev…)' for the nightly."""
+        return f"nightly ({self.version})" if self.keras == "nightly" else self.keras
+
+    def pinned(self, package: str) -> str:
+        """The version the recipe pins ``package`` to, or ''."""
+        for req in self.requirements:
+            name, _, pinned = req.partition("==")
+            if name.strip().lower().split("[")[0] == package:
+                return pinned
+        return ""
+
+
+def load_stacks(backend: str = "jax", directory: Path = HISTORY) -> list[Stack]:
+    """The recipes of ``backend``, oldest release first; a malformed file is one line."""
+    if backend not in BACKENDS:
+        raise HistoryError(f"no history for backend {backend!r}; there is: {', '.join(BACKENDS)}")
+    path = directory / f"{backend}.toml"
+    data = read_toml(path, HistoryError)
+    stacks = []
+    for n, entry in enumerate(data.get("stack", []), start=1):
+        missing = [key for key in ("name", "keras", "released", "requirements") if key not in entry]
+        if missing:
+            raise HistoryError(f"{path.name} stack #{n}: missing {', '.join(missing)}")
+        extra = set(entry) - {"name", "keras", "released", "requirements", "note"}
+        if extra:
+            raise HistoryError(f"{path.name} stack #{n}: unknown key(s) {sorted(extra)}")
+        stack = Stack(entry["name"], backend, str(entry["keras"]), str(entry["released"]),
+                      tuple(entry["requirements"]), " ".join(str(entry.get("note", "")).split()))
+        try:
+            stack.version
+        except InvalidVersion:
+            raise HistoryError(f"{path.name} stack {stack.name}: {stack.keras!r} is not a version") from None
+        stacks.append(stack)
+    names = [s.name for s in stacks]
+    if len(set(names)) != len(names):
+        raise HistoryError(f"{path.name}: a stack name is used twice")
+    return sorted(stacks, key=lambda s: s.version)
+
+
+def resolve(name: str, stacks: list[Stack]) -> Stack:
+    """The stack a user means by ``name``: a stack name, a Keras version ('3.13.2') or 'nightly'."""
+    for stack in stacks:
+        if name in (stack.name, stack.keras):
+            return stack
+    known = ", ".join(s.keras for s in stacks)
+    raise HistoryError(f"no stack is called {name!r} (releases: {known})")
+
+
+def select(stacks: list[Stack], pattern: str | None) -> list[Stack]:
+    """The stacks whose name or Keras version matches the shell-style ``pattern`` (all when None)."""
+    if not pattern:
+        return stacks
+    chosen = [s for s in stacks if fnmatch.fnmatchcase(s.name, pattern) or fnmatch.fnmatchcase(s.keras, pattern)]
+    if not chosen:
+        raise HistoryError(f"no stack matches {pattern!r}")
+    return chosen
+
+
+# -- Recording ---------------------------------------------------------------------------------
+
+
+def fingerprint_path(history: Path, stack: Stack) -> Path:
+    return history / stack.backend / f"{stack.name}.json"
+
+
+def draft_path(history: Path, stack: Stack) -> Path:
+    """Where a stack's unexpected results are kept as skeleton records (see ``merged_drafts``)."""
+    return history / stack.backend / "drafts" / f"{stack.name}.toml"
+
+
+def recorded(history: Path, stack: Stack) -> dict[str, Any] | None:
+    """The stack's recorded fingerprint, or None; a corrupt one is an error."""
+    path = fingerprint_path(history, stack)
+    if not path.exists():
+        return None
+    try:
+        return fingerprint.load(path)
+    except fingerprint.FingerprintError as exc:
+        raise HistoryError(str(exc)) from None
+
+
+def is_current(history: Path, stack: Stack) -> bool:
+    fp = recorded(history, stack)
+    return fp is not None and fp["environment"].get("recipe") == stack.digest
+
+
+def uv_binary() -> str:
+    """The uv executable (the ``uv`` package's, else one on PATH)."""
+    try:
+        import uv
+
+        return uv.find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found:
+            return found
+    raise HistoryError("the history needs uv: pip install uv (or keras-conformance[history])")
+
+
+class StackFailed(Exception):
+    """A stack did not build or did not give complete results; the message says why, in one line."""
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    kept = [line.strip() for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept)[:500]
+
+
+def build(stack: Stack, envs: Path) -> Path:
+    """The stack's environment (created or updated with uv); its Python."""
+    env = envs / stack.name
+    python = env / "bin" / "python"
+    marker = env / ".keras-conformance-recipe"
+    if python.exists() and marker.exists() and marker.read_text() == stack.digest:
+        return python
+    uv = uv_binary()
+    envs.mkdir(parents=True, exist_ok=True)
+    steps = [[uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(env)],
+             [uv, "pip", "install", "-q", "--python", str(python), *stack.requirements, *SUITE_REQUIREMENTS]]
+    for cmd in steps:
+        proc = children.run(cmd, capture_output=True, timeout=1800)
+        if proc.returncode != 0:
+            raise StackFailed(f"{' '.join(cmd[1:3])} failed: {_tail(proc.stderr.decode(errors='replace'))}")
+    marker.write_text(stack.digest)
+    return python
+
+
+def snapshot(directory: Path) -> Path:
+    """A copy of the suite (the package and its fixtures) in ``directory``, so that every stack of a run
+    runs the same suite, whatever happens to the source meanwhile; the root to put on PYTHONPATH."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "history")
+    shutil.copytree(PACKAGE_ROOT / "conformance", directory / "conformance", ignore=ignore)
+    shutil.copytree(FIXTURES, directory / "conformance" / "fixtures", ignore=ignore, dirs_exist_ok=True)
+    return directory
+
+
+def fingerprint_stack(stack: Stack, python: Path, timeout: float, root: Path = PACKAGE_ROOT,
+                      draft: Path | None = None) -> dict[str, Any]:
+    """Run the suite (the package under ``root``) on the stack's environment; its fingerprint, with the
+    recipe's digest.  With ``draft``, also the skeleton expectation records of its unexpected results."""
+    suite_file = root / "conformance" / "suite.py"
+    with tempfile.TemporaryDirectory(prefix=f"history-{stack.name}-") as tmp:
+        json_path = Path(tmp) / "run.json"
+        cmd = [str(python), "-m", "pytest", str(suite_file), "-p", "conformance.plugin", "--impl", stack.impl,
+               "--conformance-json", str(json_path), "-q", "--no-header", "-p", "no:cacheprovider",
+               "--import-mode=importlib", "--rootdir", tmp]
+        if draft is not None:
+            cmd += ["--draft-expectations", str(draft.resolve())]
+        fixtures = root / "conformance" / "fixtures" if root != PACKAGE_ROOT else FIXTURES
+        env = dict(os.environ, PYTHONPATH=str(root), CONFORMANCE_FIXTURES=str(fixtures), PYTHONDONTWRITEBYTECODE="1")
+        env.pop("CONFORMANCE_IMPL", None)
+        try:
+            proc = children.run(cmd, capture_output=True, timeout=timeout, cwd=tmp, env=env)
+        except subprocess.TimeoutExpired:
+            raise StackFailed(f"the suite ran past the stack's time limit of {timeout:g} s") from None
+        if not json_path.exists():
+            out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+            raise StackFailed(f"the suite gave no complete results (exit status {proc.returncode}): {_tail(out)}")
+        run = json.loads(json_path.read_text())
+    fp = fingerprint.from_run(run)
+    fp["environment"] |= {"stack": stack.name, "recipe": stack.digest}
+    return fp
+
+
+@dataclass
+class Outcome:
+    stack: Stack
+    status: str  # recorded | skipped | failed
+    detail: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def record(stack: Stack, history: Path, envs: Path, timeout: float, force: bool = False,
+           root: Path = PACKAGE_ROOT) -> Outcome:
+    """Build, fingerprint and record one stack; a failure is an Outcome, never an exception."""
+    if not force and is_current(history, stack):
+        return Outcome(stack, "skipped", "already recorded with this recipe")
+    times = {}
+    try:
+        start = time.monotonic()
+        python = build(stack, envs)
+        times["build"] = time.monotonic() - start
+        start = time.monotonic()
+        draft = draft_path(history, stack)
+        draft.parent.mkdir(parents=True, exist_ok=True)
+        fp = fingerprint_stack(stack, python, timeout, root, draft)
+        times["suite"] = time.monotonic() - start
+        if "[[divergence]]" not in draft.read_text():
+            draft.unlink()
+    except StackFailed as exc:
+        return Outcome(stack, "failed", str(exc), times)
+    path = fingerprint_path(history, stack)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, fingerprint.dumps(fp))
+    counts: dict[str, int] = {}
+    for entry in fp["cases"].values():
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    detail = ", ".join(f"{counts[s]} {s}" for s in ("pass", "divergence", "fail", "skip") if counts.get(s))
+    return Outcome(stack, "recorded", detail, times)
+
+
+def run(stacks: list[Stack], history: Path, envs: Path, jobs: int, timeout: float, force: bool,
+        report: Callable[[str], None]) -> list[Outcome]:
+    """Record every stack, ``jobs`` at a time; failures are recorded in ``<backend>/failed.json``."""
+    outcomes: list[Outcome] = []
+    history, envs = history.resolve(), envs.resolve()
+    with tempfile.TemporaryDirectory(prefix="keras-conformance-suite-") as tmp, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        root = snapshot(Path(tmp))
+        futures = {pool.submit(record, s, history, envs, timeout, force, root): s for s in stacks}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                outcome = future.result()
+                outcomes.append(outcome)
+                took = ", ".join(f"{k} {v:.0f} s" for k, v in outcome.seconds.items())
+                report(f"[{len(outcomes)}/{len(stacks)}] {outcome.stack.name}: {outcome.status}"
+                       + (f" ({took})" if took else "") + (f": {outcome.detail}" if outcome.detail else ""))
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            children.stop_all()
+            raise
+    for backend in {s.backend for s in stacks}:
+        path = history / backend / "failed.json"
+        failed = json.loads(path.read_text()) if path.exists() else {}
+        for o in outcomes:
+            if o.stack.backend != backend:
+                continue
+            if o.status == "failed":
+                failed[o.stack.name] = {"recipe": o.stack.digest, "error": o.detail}
+            else:
+                failed.pop(o.stack.name, None)
+        if failed:
+            write_atomic(path, json.dumps(failed, indent=1, sort_keys=True) + "\n")
+        else:
+            path.unlink(missing_ok=True)
+    order = {s.name: i for i, s in enumerate(stacks)}
+    return sorted(outcomes, key=lambda o: order[o.stack.name])
+
+
+def merged_drafts(history: Path, stacks: list[Stack]) -> str:
+    """One skeleton record per unexpected check and run of consecutive releases that observed the same
+    value, scoped with a ``versions`` range, from every recorded stack's draft (TOML for a person to
+    complete with reason and evidence; the loader rejects it until then)."""
+    import tomli_w
+
+    from conformance.expectations import same
+
+    observed: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+    for i, stack in enumerate(stacks):
+        path = draft_path(history, stack)
+        if not path.exists():
+            continue
+        for record in read_toml(path, HistoryError).get("divergence", []):
+            observed.setdefault((record["case"], record["check"]), []).append((i, record["observed"]))
+    out = [f"# Draft expectation records from the recorded history of {len(stacks)} stacks: one per check and\n"
+           "# run of releases that gave the same unexpected value.  Write each reason and evidence (the two\n"
+           "# releases' sources, the changelog), then move it to fixtures/expectations/keras3.toml.\n"]
+    for (case, check), items in sorted(observed.items()):
+        runs: list[list[Any]] = []  # [first index, last index, value]
+        for i, value in items:
+            if runs and runs[-1][1] == i - 1 and same(runs[-1][2], value):
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, value])
+        for first, last, value in runs:
+            lower = f">={stacks[first].version}"
+            versions = lower if last + 1 == len(stacks) else f"{lower},<{stacks[last + 1].version}"
+            record = {"case": case, "check": check, "observed": value, "only": [stacks[first].impl],
+                      "versions": versions, "reason": "", "evidence": ""}
+            span = stacks[first].label if first == last else f"{stacks[first].label} to {stacks[last].label}"
+            out.append(f"# {span}\n" + tomli_w.dumps({"divergence": [record]}))
+    return "\n".join(out)
+
+
+def failures(history: Path, backend: str) -> dict[str, dict[str, str]]:
+    path = history / backend / "failed.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+# -- Reading ------------------------------------------------------------------------------------
+
+
+def load(history: Path, backend: str, stacks: list[Stack]) -> list[tuple[Stack, dict[str, Any]]]:
+    """Every recorded stack of ``backend`` with its fingerprint, oldest first."""
+    out = []
+    for stack in stacks:
+        fp = recorded(history, stack)
+        if fp is not None:
+            out.append((stack, fp))
+    if not out:
+        raise HistoryError(f"nothing is recorded for {backend} in {history / backend}; "
+                           f"run: keras-conformance history run --backend {backend}")
+    return out
+
+
+def rows(fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A fingerprint as rows: each case, and each surface class as ``surface-<Class>``, with its checks'
+    values keyed by check key (``verdict`` first)."""
+    out = {}
+    for case_id, entry in fp["cases"].items():
+        checks = {"verdict": ("exact", entry["status"], "verdict")}
+        for key, value in entry.get("behaviour", {}).items():
+            checks[key] = (value["kind"], value["value"], value.get("label", key))
+        out[case_id] = {"topic": entry["topic"], "description": entry["description"], "checks": checks}
+    for name, surface in fp.get("surface", {}).items():
+        topic, cls = name.split("/")
+        checks = {"config-keys": ("exact", surface["config-keys"], "get_config keys")}
+        arguments = surface["arguments"]
+        if isinstance(arguments, dict):
+            checks |= {f"argument-{a}": ("exact", v, f"argument {a}") for a, v in arguments.items()}
+        else:
+            checks["class"] = ("exact", arguments, "class")
+        out[f"surface-{cls}"] = {"topic": topic, "description": f"the public surface of {cls}", "checks": checks}
+    return out
+
+
+ABSENT = "(not observed)"
+
+
+def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, Any]:
+    """Per case and check, the runs of releases over which the observed value is the same.
+
+    Values compare as the fingerprint diff compares them (numbers within ``NUMERIC_RTOL``,
+    statistical checks by consistency only).  A case's ``changed_in`` lists the releases at
+    which anything about it differs from the release before.
+    """
+    releases = [s.label for s, _ in recorded_stacks]
+    per_release = [rows(fp) for _, fp in recorded_stacks]
+    case_ids = sorted({c for r in per_release for c in r}, key=lambda c: (c.startswith("surface-"), c))
+    cases = {}
+    for case_id in case_ids:
+        present = [r.get(case_id) for r in per_release]
+        first = next(p for p in present if p)
+        keys = list(dict.fromkeys(k for p in present if p for k in p["checks"]))
+        checks = {}
+        changed_at: set[int] = set()
+        for key in keys:
+            values = [(p["checks"][key] if p and key in p["checks"] else ("exact", ABSENT, key)) for p in present]
+            runs: list[dict[str, Any]] = []
+            for i, (kind, value, label) in enumerate(values):
+                if runs and fingerprint._same(kind, runs[-1]["value"], value):
+                    runs[-1]["last"] = i
+                else:
+                    if runs:
+                        changed_at.add(i)
+                    runs.append({"first": i, "last": i, "value": value})
+            checks[key] = {"label": values[-1][2], "kind": values[-1][0], "runs": runs}
+        cases[case_id] = {"topic": first["topic"], "description": first["description"], "checks": checks,
+                          "changed_in": [releases[i] for i in sorted(changed_at)]}
+    return {"backend": recorded_stacks[0][0].backend, "releases": releases,
+            "stacks": [{"name": s.name, "keras": s.keras, "label": s.label, "released": s.released,
+                        "jax": s.pinned("jax"), "environment": fp["environment"]} for s, fp in recorded_stacks],
+            "cases": cases}
+
+
+def changes_by_release(tl: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """For each release, every check whose value differs from the release before: case, check, old, new."""
+    out: dict[str, list[dict[str, Any]]] = {r: [] for r in tl["releases"]}
+    for case_id, case in tl["cases"].items():
+        for key, check in case["checks"].items():
+            for before, after in zip(check["runs"], check["runs"][1:]):
+                out[tl["releases"][after["first"]]].append(
+                    {"case": case_id, "topic": case["topic"], "key": key, "check": check["label"],
+                     "old": before["value"], "new": after["value"]})
+    return out
+
+
+# -- Recipes ------------------------------------------------------------------------------------
+
+#: What each backend adds to Keras in a recipe.
+BACKEND_REQUIREMENT = {"jax": "jax[cpu]"}
+
+
+def resolve_recipe(keras: str, released: str, backend: str = "jax") -> Stack:
+    """A new recipe: ``keras`` (a release, or 'nightly' for the newest keras-nightly) with the backend,
+    every requirement pinned as ``uv pip compile`` resolves them from the packages published before the
+    day after ``released`` (YYYY-MM-DD), for Python 3.11."""
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(released)
+    except ValueError:
+        raise HistoryError(f"released {released!r} is not a date such as 2024-06-26") from None
+    wanted = "keras-nightly" if keras == "nightly" else f"keras=={keras}"
+    cmd = [uv_binary(), "pip", "compile", "-", "-q", "--no-header", "--no-annotate", "--python-version", "3.11",
+           "--exclude-newer", (day + datetime.timedelta(days=1)).isoformat()]
+    proc = subprocess.run(cmd, input=f"{wanted}\n{BACKEND_REQUIREMENT[backend]}\n", capture_output=True, text=True,
+                          timeout=300)
+    if proc.returncode != 0:
+        raise HistoryError(f"cannot resolve {wanted} on {backend} as of {released}: {_tail(proc.stderr, 1)}")
+    pins = [line.strip() for line in proc.stdout.splitlines() if line.strip() and not line.startswith("#")]
+    name = f"keras-{keras}-{backend}"
+    return Stack(name, backend, keras, released, tuple(pins))
+
+
+def write_stacks(stacks: list[Stack], backend: str = "jax", directory: Path = HISTORY) -> Path:
+    """Write the recipes of ``backend`` (sorted by Keras version) to ``<directory>/<backend>.toml``."""
+    import tomli_w
+
+    header = (f"# The {backend} history: one recipe per Keras release (conformance/history.py).\n"
+              "# Each stack's requirements are what `uv pip compile` resolved from the packages published\n"
+              "# before the day after its release, for Python 3.11; add one with\n"
+              f"#   keras-conformance history add VERSION --released YYYY-MM-DD --backend {backend}\n\n")
+    entries = [{"name": s.name, "keras": s.keras, "released": s.released, "requirements": list(s.requirements),
+                **({"note": s.note} if s.note else {})} for s in sorted(stacks, key=lambda s: s.version)]
+    path = directory / f"{backend}.toml"
+    write_atomic(path, header + tomli_w.dumps({"stack": entries}, multiline_strings=True))
+    return path

@@ -1,0 +1,210 @@
+"""``keras-conformance history ...``: record every release as a stack, and read the history back offline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from conformance import fingerprint, history, timeline
+from conformance.files import FixtureError, write_atomic
+
+EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(sub, parser_class, positive_int) -> None:
+    hist = sub.add_parser(
+        "history", help="every Keras release as a stack: record, timeline, diff and show, offline",
+        description="The behaviour history: one stack per Keras release (fixtures/history/<backend>.toml), each "
+        "fingerprinted in its own uv environment; timeline, diff and show read the recorded fingerprints and "
+        "install nothing.",
+        epilog="Exit status: 0 done (diff: nothing changed), 1 a stack failed (diff: something changed), 2 bad input.",
+    )
+    hsub = hist.add_subparsers(dest="history_command", metavar="COMMAND", parser_class=parser_class)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", default="jax", choices=history.BACKENDS, help="default jax")
+        p.add_argument("--history", type=Path, default=history.HISTORY, metavar="DIR",
+                       help="where fingerprints are recorded (default: the history shipped with keras-conformance)")
+
+    ls = hsub.add_parser("list", help="the stacks and what is recorded for each")
+    common(ls)
+
+    run = hsub.add_parser("run", help="build each stack's environment with uv and record its fingerprint",
+                          description="Build each stack's environment with uv, run the suite there and record its "
+                          "fingerprint. Resumable: a stack recorded with the same recipe is skipped. A stack that fails "
+                          "is recorded as failed (DIR/<backend>/failed.json) and reported; the others go on.")
+    common(run)
+    run.add_argument("--stacks", metavar="PATTERN", help="only stacks whose name or Keras version matches, "
+                     "e.g. '3.1*' or 'nightly'")
+    run.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N", help="stacks at a time (default 1)")
+    run.add_argument("--timeout", type=positive_int, default=int(history.DEFAULT_TIMEOUT), metavar="S",
+                     help=f"seconds for one stack's suite (default {history.DEFAULT_TIMEOUT:g})")
+    run.add_argument("--envs", type=Path, default=Path.home() / ".cache" / "keras-conformance" / "envs",
+                     metavar="DIR", help="where the stacks' environments live (default ~/.cache/keras-conformance/envs)")
+    run.add_argument("--force", action="store_true", help="re-run stacks already recorded")
+
+    tl = hsub.add_parser("timeline", help="per case and check, the runs of releases that behave the same")
+    common(tl)
+    tl.add_argument("--format", choices=["md", "html", "json"], default="md", help="default md")
+    tl.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+
+    df = hsub.add_parser("diff", help="what changes from release OLD to release NEW, from the recorded history",
+                         epilog="Exit status: 0 nothing changed, 1 something changed, 2 bad input.")
+    common(df)
+    df.add_argument("old", metavar="OLD", help="a Keras version (3.4.1), 'nightly' or a stack name")
+    df.add_argument("new", metavar="NEW")
+    df.add_argument("--format", choices=["md", "html", "json"], default="md", help="default md")
+    df.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+
+    sh = hsub.add_parser("show", help="one case's behaviour across every recorded release")
+    common(sh)
+    sh.add_argument("case", metavar="CASE", help="a case ID, or surface-<Class> for a class's public surface")
+
+    pg = hsub.add_parser("pages", help="one Markdown page per release: what changed from the release before")
+    common(pg)
+    pg.add_argument("--out", type=Path, required=True, metavar="DIR")
+
+    dr = hsub.add_parser("drafts", help="skeleton expectation records, with version ranges, for what the "
+                         "recorded stacks did unexpectedly")
+    common(dr)
+    dr.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+
+    add = hsub.add_parser("add", help="add a release's recipe, resolved with uv as of its release date")
+    add.add_argument("version", metavar="VERSION", help="a Keras release, or 'nightly'")
+    add.add_argument("--released", required=True, metavar="YYYY-MM-DD", help="its release date")
+    add.add_argument("--backend", default="jax", choices=history.BACKENDS)
+
+
+def run_command(args, usage_error: type[Exception]) -> int:
+    handlers = {"list": cmd_list, "run": cmd_run, "timeline": cmd_timeline, "diff": cmd_diff, "show": cmd_show,
+                "pages": cmd_pages, "add": cmd_add, "drafts": cmd_drafts}
+    if args.history_command is None:
+        raise usage_error("history needs a command: " + ", ".join(handlers))
+    try:
+        return handlers[args.history_command](args)
+    except (FixtureError, fingerprint.FingerprintError) as exc:
+        raise usage_error(str(exc)) from None
+
+
+def writable(path: Path | None) -> None:
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise history.HistoryError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def emit(text: str, out: Path | None, what: str) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(out, text)
+        print(f"{what}: {out}")
+
+
+def cmd_list(args) -> int:
+    stacks = history.load_stacks(args.backend)
+    failed = history.failures(args.history, args.backend)
+    print(f"{'stack':<22} {'released':<10}  {'jax':<8}  recorded")
+    for stack in stacks:
+        fp = history.recorded(args.history, stack)
+        if stack.name in failed and failed[stack.name]["recipe"] == stack.digest:
+            state = f"FAILED: {failed[stack.name]['error'][:60]}"
+        elif fp is None:
+            state = "not recorded"
+        else:
+            counts: dict[str, int] = {}
+            for entry in fp["cases"].values():
+                counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+            state = ", ".join(f"{n} {s}" for s, n in counts.items())
+            if fp["environment"].get("recipe") != stack.digest:
+                state += " (older recipe)"
+        print(f"{stack.name:<22} {stack.released:<10}  {stack.pinned('jax'):<8}  {state}")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    stacks = history.select(history.load_stacks(args.backend), args.stacks)
+    history.uv_binary()
+    (args.history / args.backend).mkdir(parents=True, exist_ok=True)
+    print(f"history {args.backend}: {len(stacks)} stack(s), {args.jobs} at a time, records in "
+          f"{args.history / args.backend}", flush=True)
+    outcomes = history.run(stacks, args.history, args.envs, args.jobs, args.timeout, args.force,
+                           report=lambda line: print(line, flush=True))
+    failed = [o for o in outcomes if o.status == "failed"]
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("recorded", "skipped", "failed")}
+    print(f"{counts['recorded']} recorded, {counts['skipped']} already recorded, {counts['failed']} failed")
+    for o in failed:
+        print(f"FAILED {o.stack.name}: {o.detail}")
+    return EXIT_CHANGED if failed else EXIT_OK
+
+
+def loaded_timeline(args) -> dict:
+    stacks = history.load_stacks(args.backend)
+    return history.timeline(history.load(args.history, args.backend, stacks))
+
+
+def cmd_timeline(args) -> int:
+    writable(args.out)
+    emit(timeline.render(loaded_timeline(args), args.format), args.out, "timeline")
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    writable(args.out)
+    stacks = history.load_stacks(args.backend)
+    old_stack, new_stack = history.resolve(args.old, stacks), history.resolve(args.new, stacks)
+    sides = []
+    for stack in (old_stack, new_stack):
+        fp = history.recorded(args.history, stack)
+        if fp is None:
+            raise history.HistoryError(f"{stack.name} is not recorded in {args.history / args.backend}; "
+                                       f"run: keras-conformance history run --stacks {stack.keras}")
+        sides.append(fp)
+    d = fingerprint.diff(*sides)
+    emit(fingerprint.render(d, args.format), args.out, f"{len(d['changed'])} case(s) changed")
+    return EXIT_CHANGED if fingerprint.has_changes(d) else EXIT_OK
+
+
+def cmd_show(args) -> int:
+    tl = loaded_timeline(args)
+    if args.case not in tl["cases"]:
+        raise history.HistoryError(f"no case is called {args.case!r} (keras-conformance list shows them)")
+    sys.stdout.write(timeline.show(tl, args.case))
+    return EXIT_OK
+
+
+def cmd_pages(args) -> int:
+    from conformance import expectations
+
+    tl = loaded_timeline(args)
+    records = [r for r in expectations.load_all() if r.family == "keras3"]
+    changes = history.changes_by_release(tl)
+    args.out.mkdir(parents=True, exist_ok=True)
+    index = [f"# What changed in each Keras release on {tl['backend']}", ""]
+    for i, release in enumerate(tl["releases"]):
+        if i == 0:
+            continue
+        name = f"keras-{tl['stacks'][i]['keras']}.md"
+        write_atomic(args.out / name, timeline.release_page(tl, i, changes[release], records))
+        index.append(f"- [{release}]({name}): {len({c['case'] for c in changes[release]})} case(s) changed")
+    write_atomic(args.out / "README.md", "\n".join(index) + "\n")
+    print(f"{len(tl['releases']) - 1} pages in {args.out}")
+    return EXIT_OK
+
+
+def cmd_drafts(args) -> int:
+    writable(args.out)
+    stacks = history.load_stacks(args.backend)
+    emit(history.merged_drafts(args.history, stacks), args.out, "draft records")
+    return EXIT_OK
+
+
+def cmd_add(args) -> int:
+    stacks = history.load_stacks(args.backend)
+    new = history.resolve_recipe(args.version, args.released, args.backend)
+    kept = [s for s in stacks if s.name != new.name]
+    path = history.write_stacks([*kept, new], args.backend)
+    print(f"{new.name}: {len(new.requirements)} pinned requirements (jax {new.pinned('jax')}) in {path}")
+    return EXIT_OK

@@ -1,0 +1,208 @@
+"""Rendering the behaviour history: the timeline (Markdown, HTML, JSON), one case, one page per release.
+
+Input is :func:`conformance.history.timeline`: per case and check, the runs
+of releases over which the observed value is the same.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+#: Background colours of a case's successive behaviours along the releases (the first is the oldest).
+PALETTE = ("#dbe9f6", "#fde2c4", "#d5efd5", "#f3d3e6", "#e6e0f5", "#fff3b0", "#cfeff0", "#f5d0c5")
+VERDICT_MARK = {"pass": "✓", "divergence": "d", "fail": "✗", "skip": "s"}
+
+
+def value_text(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def span(tl: dict[str, Any], run: dict[str, Any]) -> str:
+    """'3.0.0–3.0.5' or '3.1.0' for a run of releases."""
+    first, last = tl["releases"][run["first"]], tl["releases"][run["last"]]
+    return first if first == last else f"{first}–{last}"
+
+
+def changed_cases(tl: dict[str, Any]) -> list[str]:
+    return [c for c, case in tl["cases"].items() if case["changed_in"]]
+
+
+def states(tl: dict[str, Any], case: dict[str, Any]) -> list[int]:
+    """For each release, which behaviour of the case it shows (0 for the first seen, 1 for the next new one...)."""
+    n = len(tl["releases"])
+    signature = []
+    for i in range(n):
+        signature.append(tuple(next(j for j, r in enumerate(check["runs"]) if r["first"] <= i <= r["last"])
+                               for check in case["checks"].values()))
+    seen: dict[tuple, int] = {}
+    return [seen.setdefault(s, len(seen)) for s in signature]
+
+
+def verdict_at(case: dict[str, Any], i: int) -> str:
+    check = case["checks"].get("verdict")
+    if check is None:
+        return ""
+    return next(r["value"] for r in check["runs"] if r["first"] <= i <= r["last"])
+
+
+def what_changed_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[str]:
+    out = []
+    for check in case["checks"].values():
+        for before, after in zip(check["runs"], check["runs"][1:]):
+            if after["first"] == i:
+                out.append(f"{check['label']}: {value_text(before['value'], 60)} → {value_text(after['value'], 60)}")
+    return out
+
+
+def markdown(tl: dict[str, Any]) -> str:
+    changed = changed_cases(tl)
+    first, last = tl["releases"][0], tl["releases"][-1]
+    out = [f"# Behaviour history on {tl['backend']}: {len(tl['releases'])} releases, {first} to {last}", "",
+           f"{len(changed)} of {len(tl['cases'])} cases and surfaces changed somewhere along the history; "
+           "each line below is a run of releases over which a check gave the same value.", "",
+           "## Releases", "", "| release | released | JAX | cases that changed here |", "|---|---|---|---|"]
+    by_release: dict[str, list[str]] = {r: [] for r in tl["releases"]}
+    for case_id in changed:
+        for release in tl["cases"][case_id]["changed_in"]:
+            by_release[release].append(case_id)
+    for stack in tl["stacks"]:
+        here = by_release[stack["label"]]
+        out.append(f"| {stack['label']} | {stack['released']} | {stack['jax']} | "
+                   + (", ".join(f"`{c}`" for c in here) if here else "—") + " |")
+    out += ["", "## Cases that changed", ""]
+    for case_id in changed:
+        case = tl["cases"][case_id]
+        out += [f"### `{case_id}`", "", case["description"], "",
+                f"Changed in: {', '.join(case['changed_in'])}", ""]
+        for check in case["checks"].values():
+            if len(check["runs"]) > 1:
+                runs = "; ".join(f"{span(tl, r)}: `{value_text(r['value'])}`" for r in check["runs"])
+                out.append(f"- **{check['label']}**: {runs}")
+        out.append("")
+    same = [c for c in tl["cases"] if c not in changed]
+    out += ["## Unchanged across every release", "", ", ".join(f"`{c}`" for c in same) or "—", ""]
+    return "\n".join(out)
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.3em; } p.lead { max-width: 60em; }
+table.grid { border-collapse: collapse; font-size: 12px; }
+table.grid th.rel { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: normal; padding: 2px;
+                    white-space: nowrap; height: 7.5em; text-align: left; }
+table.grid td { border: 1px solid #fff; text-align: center; width: 1.6em; height: 1.5em; padding: 0; cursor: default; }
+table.grid td.case { text-align: left; white-space: nowrap; padding-right: .6em; width: auto; font-family: monospace; }
+table.grid td.change { box-shadow: inset 3px 0 0 #c0392b; }
+table.grid td.fail { color: #c0392b; font-weight: bold; }
+table.grid tr.topic td { background: #fff; font-weight: bold; padding-top: .8em; text-align: left; }
+details { margin: .4em 0; } details code { background: #f4f4f4; }
+.legend span { display: inline-block; padding: 0 .5em; margin-right: .4em; }
+"""
+
+
+def html_page(tl: dict[str, Any]) -> str:
+    e = html.escape
+    changed = changed_cases(tl)
+    first, last = tl["releases"][0], tl["releases"][-1]
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+             f"<title>keras-conformance history on {e(tl['backend'])}</title><style>{CSS}</style></head><body>",
+             f"<h1>Behaviour history on {e(tl['backend'])}: {len(tl['releases'])} releases, {e(first)} to {e(last)}</h1>",
+             f"<p class='lead'>{len(changed)} of {len(tl['cases'])} cases and public surfaces behave differently "
+             "somewhere along the history; the rest are the same in every release (listed at the end). Each row "
+             "is a case, each column a release; a colour is one behaviour of that row, so a change of colour is a "
+             "change of behaviour, and a red edge marks the release where it happened. The mark is the verdict "
+             "(✓ pass, d recorded divergence, ✗ fail, s skip). Hover over a cell for what changed there; the "
+             "details below the grid give every value.</p>",
+             "<table class='grid'><tr><th></th>"]
+    parts += [f"<th class='rel' title='{e(s['released'])}, JAX {e(s['jax'])}'>{e(s['label'])}</th>"
+              for s in tl["stacks"]]
+    parts.append("</tr>")
+    topic = None
+    for case_id in sorted(changed, key=lambda c: (tl["cases"][c]["topic"], c)):
+        case = tl["cases"][case_id]
+        if case["topic"] != topic:
+            topic = case["topic"]
+            parts.append(f"<tr class='topic'><td colspan='{len(tl['releases']) + 1}'>{e(topic)}</td></tr>")
+        row = [f"<tr><td class='case'><a href='#{e(case_id)}'>{e(case_id)}</a></td>"]
+        for i, state in enumerate(states(tl, case)):
+            verdict = verdict_at(case, i)
+            here = what_changed_at(tl, case, i)
+            title = f"{tl['releases'][i]}: {verdict or 'surface'}" + ("".join(f"\n{line}" for line in here))
+            classes = " ".join(c for c in ("change" if here else "", "fail" if verdict == "fail" else "") if c)
+            row.append(f"<td class='{classes}' style='background:{PALETTE[state % len(PALETTE)]}' "
+                       f"title='{e(title)}'>{VERDICT_MARK.get(verdict, '')}</td>")
+        parts.append("".join(row) + "</tr>")
+    parts.append("</table><h2>What changed, case by case</h2>")
+    for case_id in changed:
+        case = tl["cases"][case_id]
+        parts.append(f"<details id='{e(case_id)}'><summary><code>{e(case_id)}</code>: changed in "
+                     f"{e(', '.join(case['changed_in']))}</summary><p>{e(case['description'])}</p><ul>")
+        for check in case["checks"].values():
+            if len(check["runs"]) > 1:
+                runs = "; ".join(f"{e(span(tl, r))}: <code>{e(value_text(r['value']))}</code>" for r in check["runs"])
+                parts.append(f"<li><b>{e(check['label'])}</b>: {runs}</li>")
+        parts.append("</ul></details>")
+    same = [c for c in tl["cases"] if c not in changed]
+    parts.append(f"<h2>The same in every release ({len(same)})</h2><p>"
+                 + ", ".join(f"<code>{e(c)}</code>" for c in same) + "</p></body></html>\n")
+    return "".join(parts)
+
+
+def render(tl: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(tl, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return markdown(tl) if fmt == "md" else html_page(tl)
+
+
+def show(tl: dict[str, Any], case_id: str) -> str:
+    """One case across every release: each check's runs of releases and values (Markdown)."""
+    case = tl["cases"][case_id]
+    out = [f"# `{case_id}` on {tl['backend']}, {tl['releases'][0]} to {tl['releases'][-1]}", "", case["description"],
+           "", f"Changed in: {', '.join(case['changed_in']) or 'no release'}", "",
+           "| check | releases | value |", "|---|---|---|"]
+    for check in case["checks"].values():
+        for n, r in enumerate(check["runs"]):
+            label = check["label"] if n == 0 else ""
+            out.append(f"| {label} | {span(tl, r)} | `{value_text(r['value']).replace('|', '¦')}` |")
+    return "\n".join(out) + "\n"
+
+
+def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], records: list[Any]) -> str:
+    """What changed in the four topics from the release before ``index``, each change with the expectation
+    records (reason, evidence) whose version range starts or ends there, or marked as not yet verified."""
+    release, previous = tl["releases"][index], tl["releases"][index - 1]
+    stack = tl["stacks"][index]
+    out = [f"# Keras {release} on {tl['backend']}: what changed from {previous}", "",
+           f"Released {stack['released']}; measured with JAX {stack['jax']}. Generated from the recorded history "
+           "(`keras-conformance history pages`); each change lists the expectation records that explain it.", ""]
+    if not changes:
+        return "\n".join(out + ["No behaviour of the four topics changed.", ""])
+    by_case: dict[str, list[dict[str, Any]]] = {}
+    for change in changes:
+        by_case.setdefault(change["case"], []).append(change)
+    new_version, old_version = version_of(stack), version_of(tl["stacks"][index - 1])
+    for case_id, items in sorted(by_case.items()):
+        out += [f"## `{case_id}`", ""]
+        for c in items:
+            out.append(f"- **{c['check']}**: `{value_text(c['old'])}` → `{value_text(c['new'])}`")
+        explained = [r for r in records if r.case == case_id and r.versions
+                     and SpecifierSet(r.versions).contains(new_version, prereleases=True)
+                     != SpecifierSet(r.versions).contains(old_version, prereleases=True)]
+        if explained:
+            out += [""] + [f"  - *{r.reason}* Evidence: {r.evidence} ({r.file}:{r.line}, versions `{r.versions}`)"
+                           for r in explained]
+        else:
+            out += ["", "  - Not yet verified against the two releases' sources."]
+        out.append("")
+    return "\n".join(out)
+
+
+def version_of(stack: dict[str, Any]) -> Version:
+    keras = stack["environment"].get("keras", "") or ""
+    return Version(keras.split(" ")[0]) if keras else Version(stack["keras"])

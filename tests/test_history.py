@@ -1,0 +1,189 @@
+"""The behaviour history: recipes as data, recording that survives failing stacks, and offline answers."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance import fingerprint, history, timeline
+from conformance.history import HistoryError, Stack
+
+
+def test_the_shipped_recipes_cover_every_keras_3_release_and_the_nightly():
+    stacks = history.load_stacks("jax")
+    keras = [s.keras for s in stacks]
+    assert keras[0] == "3.0.0" and keras[-1] == "nightly" and "3.15.1" in keras and len(keras) >= 41
+    assert [s.version for s in stacks] == sorted(s.version for s in stacks)
+    for s in stacks:
+        assert s.pinned("jax") and s.pinned("jaxlib") and s.pinned("numpy"), s.name
+        assert s.pinned("keras-nightly" if s.keras == "nightly" else "keras"), s.name
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[stack]]\nname = 'a'\n", "missing keras, released, requirements"),
+    ("[[stack]]\nname = 'a'\nkeras = 'x.y'\nreleased = '2024-01-01'\nrequirements = []\n", "is not a version"),
+    ("[[stack]\n", "not valid TOML"),
+])
+def test_malformed_recipes_are_one_line(tmp_path, text, message):
+    (tmp_path / "jax.toml").write_text(text)
+    with pytest.raises(HistoryError, match=message) as info:
+        history.load_stacks("jax", tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def stack(version, released="2024-01-01"):
+    return Stack(f"keras-{version}-jax", "jax", version, released, (f"keras=={version}", "jax==0.4.30"))
+
+
+STACKS = [stack("3.0.0"), stack("3.1.0"), stack("3.2.0")]
+
+
+def test_resolve_by_version_or_name_and_unknown_names_are_one_line():
+    assert history.resolve("3.1.0", STACKS) is STACKS[1]
+    assert history.resolve("keras-3.2.0-jax", STACKS) is STACKS[2]
+    with pytest.raises(HistoryError, match="no stack is called '9.9'"):
+        history.resolve("9.9", STACKS)
+    with pytest.raises(HistoryError, match="no stack matches"):
+        history.select(STACKS, "4.*")
+
+
+def fp(dropped, loss=1.0, status="pass", epsilon=0.001):
+    behaviour = {"dropped": {"kind": "exact", "value": dropped, "label": "dropped units"},
+                 "loss": {"kind": "numeric", "value": loss, "label": "loss"}}
+    return {"format": fingerprint.FORMAT, "format_version": fingerprint.FORMAT_VERSION,
+            "environment": {"impl": "keras3:jax", "keras": "x"},
+            "cases": {"c": {"topic": "dropout", "description": "d", "status": status, "behaviour": behaviour,
+                            "notes": {}}},
+            "surface": {"batchnorm/BatchNormalization": {"arguments": {"epsilon": epsilon}, "config-keys": ["epsilon"]}}}
+
+
+def test_the_timeline_gives_runs_of_releases_and_where_each_case_changed():
+    recorded = [(STACKS[0], fp(3, 1.0)), (STACKS[1], fp(3, 1.0 + 1e-7)), (STACKS[2], fp(4, 1.0, "fail", 0.01))]
+    tl = history.timeline(recorded)
+    case = tl["cases"]["c"]
+    assert case["changed_in"] == ["3.2.0"]
+    assert case["checks"]["dropped"]["runs"] == [{"first": 0, "last": 1, "value": 3}, {"first": 2, "last": 2, "value": 4}]
+    assert len(case["checks"]["loss"]["runs"]) == 1  # within the fingerprint's numeric tolerance
+    assert case["checks"]["verdict"]["runs"][-1]["value"] == "fail"
+    surface = tl["cases"]["surface-BatchNormalization"]
+    assert surface["changed_in"] == ["3.2.0"] and surface["checks"]["argument-epsilon"]["runs"][1]["value"] == 0.01
+    changes = history.changes_by_release(tl)
+    assert {(c["case"], c["key"]) for c in changes["3.2.0"]} == {
+        ("c", "verdict"), ("c", "dropped"), ("surface-BatchNormalization", "argument-epsilon")}
+    assert timeline.states(tl, case) == [0, 0, 1]
+    md, page = timeline.render(tl, "md"), timeline.render(tl, "html")
+    assert "3.0.0–3.1.0: `3`; 3.2.0: `4`" in md
+    assert "title='3.2.0: fail\ndropped units: 3 → 4" in page.replace("&#x27;", "'") or "dropped units: 3 → 4" in page
+    shown = timeline.show(tl, "c")
+    assert "| dropped units | 3.0.0–3.1.0 | `3` |" in shown
+
+
+def record_fake(tmp_path, monkeypatch, broken: str):
+    """history.run with building and fingerprinting replaced: ``broken`` fails to build."""
+    def build(s, envs):
+        if s.name == broken:
+            raise history.StackFailed("uv pip install failed: no matching distribution")
+        return Path(sys.executable)
+
+    monkeypatch.setattr(history, "build", build)
+    def fingerprint_stack(s, python, timeout, root, draft):
+        draft.write_text("# no unexpected results\n")
+        return fp(3) | {"environment": {"impl": "keras3:jax", "keras": s.keras, "recipe": s.digest}}
+
+    monkeypatch.setattr(history, "fingerprint_stack", fingerprint_stack)
+    lines = []
+    outcomes = history.run(STACKS, tmp_path, tmp_path / "envs", 2, 60, False, lines.append)
+    return outcomes, lines
+
+
+def test_a_failing_stack_is_recorded_and_reported_and_the_others_go_on(tmp_path, monkeypatch):
+    outcomes, lines = record_fake(tmp_path, monkeypatch, broken="keras-3.1.0-jax")
+    assert [o.status for o in outcomes] == ["recorded", "failed", "recorded"]
+    assert len(lines) == 3 and any("keras-3.1.0-jax: failed" in line for line in lines)
+    failed = json.loads((tmp_path / "jax" / "failed.json").read_text())
+    assert list(failed) == ["keras-3.1.0-jax"] and "no matching distribution" in failed["keras-3.1.0-jax"]["error"]
+    # Resumable: recorded stacks are skipped, the failed one is tried again, and once it works it is cleared.
+    outcomes, _ = record_fake(tmp_path, monkeypatch, broken="none")
+    assert [o.status for o in outcomes] == ["skipped", "recorded", "skipped"]
+    assert not (tmp_path / "jax" / "failed.json").exists()
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "conformance.cli", "history", *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def recorded_history(tmp_path):
+    """A history directory with two recorded stacks of the shipped recipes, 3.0.0 and 3.1.0."""
+    stacks = history.load_stacks("jax")
+    for version, dropped in (("3.0.0", 3), ("3.1.0", 4)):
+        s = history.resolve(version, stacks)
+        path = history.fingerprint_path(tmp_path, s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = fp(dropped)
+        data["environment"] |= {"keras": version, "recipe": s.digest}
+        path.write_text(json.dumps(data))
+    return tmp_path
+
+
+def test_diff_and_show_answer_from_the_recorded_history(recorded_history, tmp_path):
+    proc = cli("diff", "3.0.0", "3.1.0", "--history", str(recorded_history))
+    assert proc.returncode == 1 and "| dropped units | 3 | 4 |" in proc.stdout
+    same = cli("diff", "3.0.0", "keras-3.0.0-jax", "--history", str(recorded_history))
+    assert same.returncode == 0
+    shown = cli("show", "c", "--history", str(recorded_history))
+    assert shown.returncode == 0 and "3.0.0" in shown.stdout and "3.1.0" in shown.stdout
+    page = tmp_path / "tl.html"
+    assert cli("timeline", "--format", "html", "--out", str(page), "--history", str(recorded_history)).returncode == 0
+    assert "<table class='grid'>" in page.read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["diff", "3.0.0", "9.9.9"], "no stack is called '9.9.9'"),
+    (["diff", "3.0.0", "3.2.0"], "keras-3.2.0-jax is not recorded"),
+    (["show", "no-such-case"], "no case is called 'no-such-case'"),
+    (["run", "--stacks", "7.*"], "no stack matches '7.*'"),
+    (["diff", "3.0.0"], "the following arguments are required"),
+    ([], "history needs a command"),
+])
+def test_bad_input_is_one_line_and_exit_2(recorded_history, args, message):
+    extra = ["--history", str(recorded_history)] if args and args[0] in ("diff", "show", "run") else []
+    proc = cli(*args, *extra)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_corrupt_history_file_is_one_line(recorded_history):
+    s = history.resolve("3.1.0", history.load_stacks("jax"))
+    history.fingerprint_path(recorded_history, s).write_text("{ truncated")
+    proc = cli("diff", "3.0.0", "3.1.0", "--history", str(recorded_history))
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_the_shipped_history_answers_offline():
+    """What ships: every recorded stack matches its recipe, and 3.0.0 → 3.15.1 is answered."""
+    stacks = history.load_stacks("jax")
+    recorded = [s for s in stacks if history.recorded(history.HISTORY, s) is not None]
+    if not recorded:
+        pytest.skip("no history recorded in this checkout")
+    assert all(history.is_current(history.HISTORY, s) for s in recorded)
+    proc = cli("diff", recorded[0].keras, recorded[-1].keras)
+    assert proc.returncode in (0, 1) and proc.stderr == "" and "# keras-conformance" in proc.stdout
+
+
+def test_drafts_merge_into_records_with_version_ranges(tmp_path):
+    def draft(stack, value):
+        path = history.draft_path(tmp_path, stack)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'[[divergence]]\ncase = "c"\ncheck = "k"\nobserved = {value}\nonly = ["keras3:jax"]\n'
+                        'reason = ""\nevidence = ""\n')
+
+    stacks = [*STACKS, stack("3.3.0")]
+    draft(stacks[0], 1)
+    draft(stacks[1], 1)
+    draft(stacks[3], 2)
+    text = history.merged_drafts(tmp_path, stacks)
+    assert 'versions = ">=3.0.0,<3.2.0"' in text and "# 3.0.0 to 3.1.0" in text
+    assert 'versions = ">=3.3.0"' in text and text.count("[[divergence]]") == 2
