@@ -60,6 +60,12 @@ def what_changed_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[st
     return out
 
 
+def changed_checks(tl: dict[str, Any], case: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each check of ``case`` that changed: its label, and (releases, value) for each of its runs."""
+    return [(check["label"], [(span(tl, r), value_text(r["value"])) for r in check["runs"]])
+            for check in case["checks"].values() if len(check["runs"]) > 1]
+
+
 def markdown(tl: dict[str, Any]) -> str:
     changed = changed_cases(tl)
     first, last = tl["releases"][0], tl["releases"][-1]
@@ -80,10 +86,8 @@ def markdown(tl: dict[str, Any]) -> str:
         case = tl["cases"][case_id]
         out += [f"### `{case_id}`", "", case["description"], "",
                 f"Changed in: {', '.join(case['changed_in'])}", ""]
-        for check in case["checks"].values():
-            if len(check["runs"]) > 1:
-                runs = "; ".join(f"{span(tl, r)}: `{value_text(r['value'])}`" for r in check["runs"])
-                out.append(f"- **{check['label']}**: {runs}")
+        for label, runs in changed_checks(tl, case):
+            out.append(f"- **{label}**: " + "; ".join(f"{where}: `{value}`" for where, value in runs))
         out.append("")
     same = [c for c in tl["cases"] if c not in changed]
     out += ["## Unchanged across every release", "", ", ".join(f"`{c}`" for c in same) or "—", ""]
@@ -143,10 +147,9 @@ def html_page(tl: dict[str, Any]) -> str:
         case = tl["cases"][case_id]
         parts.append(f"<details id='{e(case_id)}'><summary><code>{e(case_id)}</code>: changed in "
                      f"{e(', '.join(case['changed_in']))}</summary><p>{e(case['description'])}</p><ul>")
-        for check in case["checks"].values():
-            if len(check["runs"]) > 1:
-                runs = "; ".join(f"{e(span(tl, r))}: <code>{e(value_text(r['value']))}</code>" for r in check["runs"])
-                parts.append(f"<li><b>{e(check['label'])}</b>: {runs}</li>")
+        for label, runs in changed_checks(tl, case):
+            parts.append(f"<li><b>{e(label)}</b>: "
+                         + "; ".join(f"{e(where)}: <code>{e(value)}</code>" for where, value in runs) + "</li>")
         parts.append("</ul></details>")
     same = [c for c in tl["cases"] if c not in changed]
     parts.append(f"<h2>The same in every release ({len(same)})</h2><p>"

@@ -162,8 +162,9 @@ class Adapter:
     weight_name = staticmethod(weight_name)
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        """A framework tensor (or variable) as a NumPy array."""
-        return np.asarray(self.keras.ops.convert_to_numpy(x))
+        """A framework tensor (or variable) as a NumPy array of its own: a copy, never a view of the
+        framework's buffer (JAX 0.4.2x on the CPU can reuse a buffer that such a view still shows)."""
+        return np.array(self.keras.ops.convert_to_numpy(x), copy=True)
 
     def tensor(self, x: Any) -> Any:
         """A NumPy array as the framework's tensor (what layers hand their regularisers)."""

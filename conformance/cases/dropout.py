@@ -15,6 +15,7 @@ from scipy import stats
 
 from conformance import oracles
 from conformance.cases import case, family
+from conformance.cases.helpers import set_weights
 from conformance.checks import FALSE_ALARM
 
 TOPIC = "dropout"
@@ -202,7 +203,7 @@ def fit_applies_dropout(k, checks):
     inputs = k.keras.Input(shape=(units,))
     dense = k.keras.layers.Dense(1, kernel_initializer=k.keras.initializers.Constant(0.0), use_bias=False)
     model = k.keras.Model(inputs, dense(k.keras.layers.Dropout(rate)(inputs)))
-    dense.set_weights([signs.astype(np.float32)])
+    set_weights(dense, [signs.astype(np.float32)])
     model.compile(optimizer=k.keras.optimizers.SGD(learning_rate=0.0), loss="mse")
     x, y = np.ones((batch, units), np.float32), np.zeros((batch, 1), np.float32)
     fit_loss = model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False).history["loss"][0]

@@ -97,3 +97,13 @@ def random_weights(seed: int, *shapes):
 
 def penalty_values(k, losses) -> list[float]:
     return [float(k.to_numpy(loss)) for loss in losses]
+
+
+
+def set_weights(layer, weights) -> None:
+    """``layer.set_weights`` with copies of ``weights``, so that the arrays an oracle reads stay as they were.
+
+    Keras 3.2 to 3.4 on JAX have been seen to write a training step's result into the NumPy arrays
+    given to ``set_weights`` (in some runs, not all); the cases pin what Keras computes, not that.
+    """
+    layer.set_weights([np.array(w, copy=True) for w in weights])

@@ -22,6 +22,7 @@ from conformance.cases.helpers import (
     param_split,
     penalty_values,
     random_weights,
+    set_weights,
     summary_totals,
 )
 from conformance.checks import FALSE_ALARM
@@ -147,7 +148,7 @@ def regularized_dense(k, **regularizers):
     layer = keras.layers.Dense(64, **regularizers)
     model = keras.Model(inputs, layer(inputs))
     kernel, bias = random_weights(64, (64, 64), (64,))
-    layer.set_weights([kernel, bias])
+    set_weights(layer, [kernel, bias])
     return model, layer, kernel, bias
 
 

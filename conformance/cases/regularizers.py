@@ -13,7 +13,7 @@ import numpy as np
 
 from conformance import oracles
 from conformance.cases import case, family
-from conformance.cases.helpers import penalty_values, random_weights
+from conformance.cases.helpers import penalty_values, random_weights, set_weights
 
 TOPIC = "regularizer"
 RTOL = 1e-5
@@ -100,11 +100,11 @@ def config_round_trip(k, checks):
                                   bias_regularizer=scaled_l1(0.3))
     original.build((None, 5))
     kernel, bias = random_weights(21, (5, 6), (6,))
-    original.set_weights([kernel, bias])
+    set_weights(original, [kernel, bias])
     with keras.utils.custom_object_scope({"ScaledL1": scaled_l1}):
         clone = keras.layers.Dense.from_config(original.get_config())
     clone.build((None, 5))
-    clone.set_weights([kernel, bias])
+    set_weights(clone, [kernel, bias])
     expected = [oracles.l1_l2_penalty(kernel, 0.1, 0.2), oracles.l1_penalty(bias, 0.3)]
     checks.close("original penalties", expected, penalty_values(k, original.losses), rtol=RTOL)
     checks.close("clone penalties", expected, penalty_values(k, clone.losses), rtol=RTOL)
@@ -119,7 +119,7 @@ def dense_losses(k, checks):
                                activity_regularizer=r.L2(0.05))
     layer.build((None, 6))
     kernel, bias = random_weights(22, (6, 4), (4,))
-    layer.set_weights([kernel, bias])
+    set_weights(layer, [kernel, bias])
     weight_penalties = [oracles.l2_penalty(kernel, 0.1), oracles.l1_penalty(bias, 0.2)]
     checks.close("after build", weight_penalties, sorted_like(penalty_values(k, layer.losses), weight_penalties),
                  rtol=RTOL)
@@ -159,7 +159,7 @@ def frozen_layer(k, checks):
     layer = k.keras.layers.Dense(4, kernel_regularizer=k.keras.regularizers.L2(0.1))
     layer.build((None, 3))
     kernel, bias = random_weights(25, (3, 4), (4,))
-    layer.set_weights([kernel, bias])
+    set_weights(layer, [kernel, bias])
     layer.trainable = False
     checks.equal("layer.losses when frozen", [], penalty_values(k, layer.losses))
     layer.trainable = True
@@ -176,7 +176,7 @@ def evaluate_loss(k, checks):
                                bias_regularizer=keras.regularizers.L1(0.05))
     model = keras.Model(inputs, layer(inputs))
     kernel, bias, x, y = random_weights(26, (5, 3), (3,), (8, 5), (8, 3))
-    layer.set_weights([kernel, bias])
+    set_weights(layer, [kernel, bias])
     model.compile(loss="mse")
     loss = float(np.ravel(model.evaluate(x, y, batch_size=8, verbose=0))[0])
     data_loss = oracles.mean_squared_error(oracles.dense(x, kernel, bias), y)
@@ -206,7 +206,7 @@ def sgd_step(k, checks, name):
                                bias_regularizer=make(keras.regularizers))
     model = keras.Model(inputs, layer(inputs))
     kernel, bias, x, y = random_weights(24, (5, 3), (3,), (8, 5), (8, 3))
-    layer.set_weights([kernel, bias])
+    set_weights(layer, [kernel, bias])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
     loss = float(np.ravel(model.train_on_batch(x, y))[0])
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
