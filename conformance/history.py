@@ -361,6 +361,30 @@ def merged_drafts(history: Path, stacks: list[Stack]) -> str:
     return "\n".join(out)
 
 
+def records_matching_no_stack(history: Path, stacks: list[Stack]) -> list[Any]:
+    """The Keras 3 expectation records for this backend's implementation that apply to none of the recorded
+    stacks' Keras versions on the CPU (records for another implementation or device are not judged)."""
+    from conformance import expectations
+
+    versions = []
+    for stack in stacks:
+        fp = recorded(history, stack)
+        if fp is not None:
+            versions.append(str(fp["environment"].get("keras", "")).split(" ")[0] or str(stack.version))
+    if not versions:
+        return []
+    impl = stacks[0].impl
+    out = []
+    for r in expectations.load_all():
+        if r.family != "keras3" or (r.only and impl not in r.only and "keras" not in r.only):
+            continue
+        if r.devices and "cpu" not in r.devices:
+            continue
+        if not any(r.applies_to(impl, "keras", v, "cpu") for v in versions):
+            out.append(r)
+    return out
+
+
 def failures(history: Path, backend: str) -> dict[str, dict[str, str]]:
     path = history / backend / "failed.json"
     return json.loads(path.read_text()) if path.exists() else {}

@@ -121,6 +121,11 @@ def cmd_list(args) -> int:
             if fp["environment"].get("recipe") != stack.digest:
                 state += " (older recipe)"
         print(f"{stack.name:<22} {stack.released:<10}  {stack.pinned('jax'):<8}  {state}")
+    stale = history.records_matching_no_stack(args.history, stacks)
+    if stale:
+        print(f"\n{len(stale)} expectation record(s) apply to none of these stacks (stale, or for another backend):")
+        for record in stale:
+            print(f"  {record.where()}")
     return EXIT_OK
 
 

@@ -331,10 +331,11 @@ class ResultCollector:
                                                 f"atol={d['atol']:g}: {d['reason']}")
             stale = self.state.unmatched_records() if not reason else []
             if stale:
-                terminalreporter.write_line(f"keras-conformance: {reports.plural(len(stale), 'expectation record')} "
-                                            "matched nothing in this run (their version, device or implementation "
-                                            "was not this one's; stale?):", yellow=True)
-                for d in stale:
+                verbose = self.config.get_verbosity() >= 1
+                terminalreporter.write_line(
+                    f"keras-conformance: {reports.plural(len(stale), 'expectation record')} for these cases matched "
+                    "nothing here (another Keras version or device" + ("):" if verbose else "; -v lists them)"))
+                for d in stale if verbose else ():
                     terminalreporter.write_line(f"  {d.where()}")
         if reason:
             terminalreporter.write_line(f"keras-conformance: INCOMPLETE: {reason}", red=True, bold=True)

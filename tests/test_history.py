@@ -187,3 +187,12 @@ def test_drafts_merge_into_records_with_version_ranges(tmp_path):
     text = history.merged_drafts(tmp_path, stacks)
     assert 'versions = ">=3.0.0,<3.2.0"' in text and "# 3.0.0 to 3.1.0" in text
     assert 'versions = ">=3.3.0"' in text and text.count("[[divergence]]") == 2
+
+
+def test_records_that_apply_to_no_recorded_stack_are_listed(recorded_history):
+    stale = history.records_matching_no_stack(recorded_history, history.load_stacks("jax"))
+    found = {(r.case, r.check, r.versions) for r in stale}
+    assert ("regularizer-documented-defaults", "l2-defaults", ">=3.14.0,<3.14.1") in found
+    assert all(r.versions for r in stale)  # an unscoped record applies to every stack
+    proc = cli("list", "--history", str(recorded_history))
+    assert proc.returncode == 0 and "apply to none of these stacks" in proc.stdout
