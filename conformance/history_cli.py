@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from conformance import fingerprint, history, timeline
-from conformance.files import FixtureError, write_atomic
+from conformance.files import FixtureError, staged, write_atomic
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 
@@ -88,11 +89,19 @@ def run_command(args, usage_error: type[Exception]) -> int:
 
 
 def writable(path: Path | None) -> None:
+    """A file can be written at ``path`` (None: the terminal), else one line."""
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise history.HistoryError(f"cannot write {path}: {exc.strerror or exc}") from None
+        writable_directory(path.parent)
+
+
+def writable_directory(directory: Path) -> None:
+    """``directory`` exists (created if need be) and takes new files, else one line."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise history.HistoryError(f"cannot write to {directory}: {exc.strerror or exc}") from None
 
 
 def emit(text: str, out: Path | None, what: str) -> None:
@@ -132,7 +141,8 @@ def cmd_list(args) -> int:
 def cmd_run(args) -> int:
     stacks = history.select(history.load_stacks(args.backend), args.stacks)
     history.uv_binary()
-    (args.history / args.backend).mkdir(parents=True, exist_ok=True)
+    writable_directory(args.history / args.backend)
+    writable_directory(args.envs)
     print(f"history {args.backend}: {len(stacks)} stack(s), {args.jobs} at a time, records in "
           f"{args.history / args.backend}", flush=True)
     outcomes = history.run(stacks, args.history, args.envs, args.jobs, args.timeout, args.force,
@@ -183,18 +193,17 @@ def cmd_show(args) -> int:
 def cmd_pages(args) -> int:
     from conformance import expectations
 
+    writable_directory(args.out)
     tl = loaded_timeline(args)
     records = [r for r in expectations.load_all() if r.family == "keras3"]
     changes = history.changes_by_release(tl)
-    args.out.mkdir(parents=True, exist_ok=True)
     index = [f"# What changed in each Keras release on {tl['backend']}", ""]
-    for i, release in enumerate(tl["releases"]):
-        if i == 0:
-            continue
-        name = f"keras-{tl['stacks'][i]['keras']}.md"
-        write_atomic(args.out / name, timeline.release_page(tl, i, changes[release], records))
-        index.append(f"- [{release}]({name}): {len({c['case'] for c in changes[release]})} case(s) changed")
-    write_atomic(args.out / "README.md", "\n".join(index) + "\n")
+    with staged(args.out) as stage:  # every page, or none
+        for i, release in enumerate(tl["releases"][1:], start=1):
+            name = f"keras-{tl['stacks'][i]['keras']}.md"
+            stage(name, timeline.release_page(tl, i, changes[release], records))
+            index.append(f"- [{release}]({name}): {len({c['case'] for c in changes[release]})} case(s) changed")
+        stage("README.md", "\n".join(index) + "\n")
     print(f"{len(tl['releases']) - 1} pages in {args.out}")
     return EXIT_OK
 
@@ -202,6 +211,7 @@ def cmd_pages(args) -> int:
 def cmd_drafts(args) -> int:
     writable(args.out)
     stacks = history.load_stacks(args.backend)
+    history.load(args.history, args.backend, stacks)  # nothing recorded: one line, not an empty draft
     emit(history.merged_drafts(args.history, stacks), args.out, "draft records")
     return EXIT_OK
 

@@ -196,3 +196,15 @@ def test_records_that_apply_to_no_recorded_stack_are_listed(recorded_history):
     assert all(r.versions for r in stale)  # an unscoped record applies to every stack
     proc = cli("list", "--history", str(recorded_history))
     assert proc.returncode == 0 and "apply to none of these stacks" in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--stacks", "3.15.1", "--history", "/proc/no-such-dir"], "cannot write to /proc/no-such-dir/jax"),
+    (["pages", "--out", "/proc/no-such-dir"], "cannot write to /proc/no-such-dir"),
+    (["drafts", "--history", "/no/such/history"], "nothing is recorded for jax"),
+    (["add", "3.0.0", "--released", "yesterday"], "is not a date"),
+])
+def test_unwritable_outputs_and_empty_histories_are_one_line(args, message):
+    proc = cli(*args)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
