@@ -121,10 +121,6 @@ class Record:
                       for key in SCOPE if (v := getattr(self, key))}
 
 
-#: Kept for readers of older code: a divergence is a Record of kind "divergence".
-Divergence = Record
-
-
 def _record_lines(path: Path) -> dict[str, list[int]]:
     """The line numbers at which each kind's tables start, in order (tomllib keeps no positions)."""
     lines: dict[str, list[int]] = {kind: [] for kind in KINDS}

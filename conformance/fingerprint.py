@@ -209,24 +209,26 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 def surface_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """What changed in the public surface (conformance.surface), as pseudo-cases ``surface-<Class>``:
-    one change per argument added, removed or given another default, and one for the config keys.
-    A side that recorded no surface (an older fingerprint) shows nothing."""
+    one change per argument added, removed or given another default, and one for the config keys; a
+    class that appears or disappears is one change, ``class``.  A side that recorded no surface (an
+    older fingerprint) shows nothing."""
+    from conformance.surface import ABSENT, checks_of
+
     changed = {}
     for name in sorted(set(old) & set(new)):
         a, b = old[name], new[name]
-        changes = []
-        args_a, args_b = a["arguments"], b["arguments"]
-        if isinstance(args_a, dict) and isinstance(args_b, dict):
-            for arg in sorted(set(args_a) | set(args_b)):
-                before, after = args_a.get(arg, "(absent)"), args_b.get(arg, "(absent)")
-                if before != after:
-                    changes.append({"what": f"argument {arg}", "key": f"argument-{arg}", "old": before, "new": after})
-        elif args_a != args_b:
-            changes.append({"what": "class", "key": "class", "old": "(absent)" if args_a == "(absent)" else "exists",
-                            "new": "(absent)" if args_b == "(absent)" else "exists"})
-        if a["config-keys"] != b["config-keys"] and isinstance(args_a, dict) and isinstance(args_b, dict):
-            changes.append({"what": "get_config keys", "key": "config-keys", "old": a["config-keys"],
-                            "new": b["config-keys"]})
+        if a["arguments"] == ABSENT or b["arguments"] == ABSENT:
+            shown = [("(absent)" if side["arguments"] == ABSENT else "exists") for side in (a, b)]
+            changes = [{"what": "class", "key": "class", "old": shown[0], "new": shown[1]}] if shown[0] != shown[1] else []
+        else:
+            before, after = checks_of(a), checks_of(b)
+            changes = []
+            for key in sorted(set(before) | set(after)):
+                label = (after.get(key) or before[key])[0]
+                old_value = before[key][1] if key in before else "(absent)"
+                new_value = after[key][1] if key in after else "(absent)"
+                if old_value != new_value:
+                    changes.append({"what": label, "key": key, "old": old_value, "new": new_value})
         if changes:
             topic, cls = name.split("/")
             changed[f"surface-{cls}"] = {"topic": topic,

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from packaging.version import InvalidVersion, Version
 
-from conformance import FIXTURES, children, fingerprint
+from conformance import FIXTURES, children, fingerprint, surface
 from conformance.files import FixtureError, read_toml, write_atomic
 
 HISTORY = FIXTURES / "history"
@@ -280,11 +280,15 @@ def record(stack: Stack, history: Path, envs: Path, timeout: float, force: bool 
     path = fingerprint_path(history, stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, fingerprint.dumps(fp))
-    counts: dict[str, int] = {}
-    for entry in fp["cases"].values():
-        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-    detail = ", ".join(f"{counts[s]} {s}" for s in ("pass", "divergence", "fail", "skip") if counts.get(s))
-    return Outcome(stack, "recorded", detail, times)
+    return Outcome(stack, "recorded", verdict_summary(fp), times)
+
+
+def verdict_summary(fp: dict[str, Any]) -> str:
+    """'101 pass, 10 divergence, 1 fail': how many of a fingerprint's cases ended in each verdict."""
+    from conformance.verdict import STATUSES
+
+    statuses = [entry["status"] for entry in fp["cases"].values()]
+    return ", ".join(f"{statuses.count(s)} {s}" for s in STATUSES if s in statuses)
 
 
 def run(stacks: list[Stack], history: Path, envs: Path, jobs: int, timeout: float, force: bool,
@@ -415,14 +419,9 @@ def rows(fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for key, value in entry.get("behaviour", {}).items():
             checks[key] = (value["kind"], value["value"], value.get("label", key))
         out[case_id] = {"topic": entry["topic"], "description": entry["description"], "checks": checks}
-    for name, surface in fp.get("surface", {}).items():
+    for name, entry in fp.get("surface", {}).items():
         topic, cls = name.split("/")
-        checks = {"config-keys": ("exact", surface["config-keys"], "get_config keys")}
-        arguments = surface["arguments"]
-        if isinstance(arguments, dict):
-            checks |= {f"argument-{a}": ("exact", v, f"argument {a}") for a, v in arguments.items()}
-        else:
-            checks["class"] = ("exact", arguments, "class")
+        checks = {key: ("exact", value, label) for key, (label, value) in surface.checks_of(entry).items()}
         out[f"surface-{cls}"] = {"topic": topic, "description": f"the public surface of {cls}", "checks": checks}
     return out
 

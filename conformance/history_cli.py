@@ -123,10 +123,7 @@ def cmd_list(args) -> int:
         elif fp is None:
             state = "not recorded"
         else:
-            counts: dict[str, int] = {}
-            for entry in fp["cases"].values():
-                counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-            state = ", ".join(f"{n} {s}" for s, n in counts.items())
+            state = history.verdict_summary(fp)
             if fp["environment"].get("recipe") != stack.digest:
                 state += " (older recipe)"
         print(f"{stack.name:<22} {stack.released:<10}  {stack.pinned('jax'):<8}  {state}")

@@ -66,3 +66,14 @@ def surface(keras: Any) -> dict[str, dict[str, Any]]:
             cls = getattr(module, name, None)
             out[f"{topic}/{name}"] = {"arguments": ABSENT, "config-keys": ABSENT} if cls is None else describe(cls)
     return out
+
+
+def checks_of(entry: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """One class's recorded surface as checks: ``{key: (label, value)}``, its ``get_config`` keys and each
+    argument's default; a class the release lacks is the check ``class`` = '(absent)'."""
+    checks = {"config-keys": ("get_config keys", entry["config-keys"])}
+    if isinstance(entry["arguments"], dict):
+        checks |= {f"argument-{a}": (f"argument {a}", v) for a, v in entry["arguments"].items()}
+    else:
+        checks["class"] = ("class", entry["arguments"])
+    return checks
