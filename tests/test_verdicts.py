@@ -318,3 +318,13 @@ def test_draft_expectations_round_trip(tmp_path):
                     .replace('evidence = ""\n', 'evidence = "constant_initializers.py"\n'))
     held = subprocess.run(cmd + ["-rx"], capture_output=True, text=True, env=env, timeout=300)
     assert held.returncode == 0 and "Identity has no get_config" in held.stdout
+
+
+@pytest.mark.parametrize("version, safe", [("0.4.25", False), ("0.4.26", False), ("0.4.31", False), ("0.5.3", False),
+                                           ("0.6.0", True), ("0.10.2", True), ("0.6.0.dev20250401", False),
+                                           (None, False), ("not a version", False)])
+def test_jax_compilation_cache_is_on_only_where_cached_programs_compute_right(version, safe):
+    """JAX 0.4.26 to 0.5.3 on the CPU ran cached training steps wrongly; the suite keeps the cache off there."""
+    from conformance.backends.jax import persistent_cache_is_safe
+
+    assert persistent_cache_is_safe(version) is safe

@@ -163,7 +163,8 @@ class Adapter:
 
     def to_numpy(self, x: Any) -> np.ndarray:
         """A framework tensor (or variable) as a NumPy array of its own: a copy, never a view of the
-        framework's buffer (JAX 0.4.2x on the CPU can reuse a buffer that such a view still shows)."""
+        framework's buffer, which a later step may reuse (JAX 0.4.26 to 0.5.3 on the CPU, with a cached
+        executable: see ``backends/jax.py``)."""
         return np.array(self.keras.ops.convert_to_numpy(x), copy=True)
 
     def tensor(self, x: Any) -> Any:

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import os
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from packaging.version import InvalidVersion, Version
 
 from conformance.backends.base import Adapter, Unsupported
+
+
+#: The first JAX release whose CPU executables read back from the persistent compilation cache
+#: were seen to compute what freshly compiled ones do (see ``JaxAdapter.before_import``).
+SAFE_PERSISTENT_CACHE = Version("0.6.0")
+
+
+def persistent_cache_is_safe(jax_version: str | None) -> bool:
+    """Whether the suite may turn on JAX's persistent compilation cache for this JAX release."""
+    if jax_version is None:
+        return False
+    try:
+        return Version(jax_version) >= SAFE_PERSISTENT_CACHE
+    except InvalidVersion:
+        return False
+
+
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 class JaxAdapter(Adapter):
@@ -16,13 +40,20 @@ class JaxAdapter(Adapter):
     framework_name = "JAX"
 
     def before_import(self) -> None:
-        """Keep JAX's compiled programs between runs (JAX's persistent compilation cache).
+        """Keep JAX's compiled programs between runs (JAX's persistent compilation cache), where it is safe.
 
         The suite's many small eager ops each compile once per shape; caching them
-        on disk makes a second run several times faster and changes no result.
-        Settings the user made in the environment win; the directory defaults to
-        ``~/.cache/keras-conformance/jax``.
+        on disk makes a second run several times faster and changes no result on
+        JAX 0.6.0 and later.  On JAX 0.4.26 to 0.5.3 on the CPU, a training step read
+        back from that cache can write its results into the wrong buffers: after
+        ``fit`` the moving variance holds the moving mean, and NumPy arrays given to
+        ``set_weights`` are overwritten (seen in 1 to 5 runs of 6 with Keras 3.3 to
+        3.9; never with the cache off).  So the suite turns the cache on only from
+        JAX 0.6.0.  Settings the user made in the environment win; the directory
+        defaults to ``~/.cache/keras-conformance/jax``.
         """
+        if not persistent_cache_is_safe(_installed_version("jax")):
+            return
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "keras-conformance" / "jax"
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache))
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")

@@ -190,8 +190,6 @@ def fit_updates(k, checks):
     x, y = sample(5, shape), sample(6, shape, loc=0.0, scale=1.0)
     history = model.fit(x, y, batch_size=shape[0], epochs=1, verbose=0, shuffle=False)
     batch_mean, batch_var = oracles.batch_moments(x, -1)
-    # Read from the layer's variables: after fit, get_weights() of Keras 3.2 to 3.4 on JAX 0.4.26 to 0.4.30
-    # has been seen to return other weights' values (a reused buffer), in some runs.
     checks.close("moving mean", oracles.moving_average(mean, batch_mean, 0.99), k.to_numpy(layer.moving_mean),
                  rtol=1e-5, atol=1e-6)
     checks.close("moving variance", oracles.moving_average(var, batch_var, 0.99), k.to_numpy(layer.moving_variance),

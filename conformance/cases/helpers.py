@@ -103,7 +103,8 @@ def penalty_values(k, losses) -> list[float]:
 def set_weights(layer, weights) -> None:
     """``layer.set_weights`` with copies of ``weights``, so that the arrays an oracle reads stay as they were.
 
-    Keras 3.2 to 3.4 on JAX have been seen to write a training step's result into the NumPy arrays
-    given to ``set_weights`` (in some runs, not all); the cases pin what Keras computes, not that.
+    JAX 0.4.26 to 0.5.3 on the CPU, running a training step read back from its persistent compilation
+    cache, write the step's results into the NumPy arrays given to ``set_weights`` (the suite keeps
+    that cache off there: see ``backends/jax.py``); the cases pin what Keras computes, not that.
     """
     layer.set_weights([np.array(w, copy=True) for w in weights])
