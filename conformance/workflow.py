@@ -42,8 +42,8 @@ def render(stacks: list[Stack]) -> str:
     """The workflow for ``stacks`` (every backend's recipes, oldest first), as YAML text."""
     setup = SETUP.format(python=PYTHON)
     backends = list(dict.fromkeys(s.backend for s in stacks))
-    matrix = "\n".join(f"          - {{backend: {_q(s.backend)}, stack: {_q(s.name)}"
-                       + (f", index: {_q(TORCH_CPU_INDEX)}" if s.backend == "torch" else "") + "}" for s in stacks)
+    matrix = "\n".join(f"          - {{backend: {_q(s.backend)}, stack: {_q(s.name)}, "
+                       f"index: {_q(TORCH_CPU_INDEX if s.backend == 'torch' else '')}}}" for s in stacks)
     timelines = "\n".join(
         f"          keras-conformance history timeline --backend {b} --history history --format html "
         f"--out site/{b}/timeline.html\n"
