@@ -651,20 +651,23 @@ def canary(stacks: list[Stack], history: Path, envs: Path, today: str, timeout: 
     return results
 
 
-def canary_report(results: list[CanaryResult], fmt: str) -> str:
+def canary_report(results: list[CanaryResult], fmt: str, today: str = "") -> str:
     """The canary's findings: per nightly, what changes from the newest release (md or json)."""
     if fmt == "json":
-        return json.dumps([{"nightly": r.nightly.name, "label": r.nightly.label, "framework": r.nightly.framework,
+        return json.dumps([{"date": today, "nightly": r.nightly.name, "label": r.nightly.label, "framework": r.nightly.framework,
                             "release": r.release.label, "error": r.error, "diff": r.diff} for r in results],
                           indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     out = ["# Nightly canary: what the next release will change", ""]
+    if today:
+        out += [f"The newest nightlies as of {today} (`keras-conformance history canary`), each against the newest "
+                "release's recorded fingerprint.", ""]
     for r in results:
         head = f"## {r.nightly.label} on {r.nightly.framework}, against {r.release.label}"
         if r.diff is None:
             out += [head, "", f"**Did not run**: {r.error}", ""]
             continue
         body = fingerprint.render(r.diff, "md").split("\n", 1)[1].lstrip("\n")  # its own title dropped
-        out += [head, "", body]
+        out += [head, "", "\n".join("#" + line if line.startswith("#") else line for line in body.split("\n"))]
     return "\n".join(out)
 
 

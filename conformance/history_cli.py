@@ -147,7 +147,7 @@ def emit(text: str, out: Path | None, what: str) -> None:
 def cmd_list(args) -> int:
     stacks = history.load_stacks(args.backend)
     failed = history.failures(args.history, args.backend)
-    print(f"{'stack':<20} {'released':<10}  {'framework':<17} recorded")
+    print(f"{'stack':<20} {'released':<10}  {'framework':<18} recorded")
     for stack in stacks:
         fp = history.recorded(args.history, stack)
         if stack.name in failed and failed[stack.name]["recipe"] == stack.digest:
@@ -158,7 +158,7 @@ def cmd_list(args) -> int:
             state = history.verdict_summary(fp)
             if fp["environment"].get("recipe") != stack.digest:
                 state += " (older recipe)"
-        print(f"{stack.name:<20} {stack.released:<10}  {stack.framework:<17} {state}")
+        print(f"{stack.name:<20} {stack.released:<10}  {stack.framework:<18} {state}")
     stale = history.records_matching_no_stack(args.history, stacks)
     if stale:
         print(f"\n{len(stale)} expectation record(s) apply to none of these stacks (stale, or for another backend):")
@@ -273,7 +273,7 @@ def cmd_canary(args) -> int:
         mine = [s for s in stacks if s.backend == backend]
         results += history.canary(mine, args.history, args.envs, today, args.timeout,
                                   report=lambda line: print(line, file=sys.stderr, flush=True))
-    emit(history.canary_report(results, args.format), args.out, "canary report")
+    emit(history.canary_report(results, args.format, today), args.out, "canary report")
     return EXIT_CHANGED if history.canary_failed(results) else EXIT_OK
 
 
