@@ -125,9 +125,10 @@ def build_parser() -> Parser:
                     help="only IDs matching this shell-style pattern, e.g. 'dropout-*' (default: all)")
     ls.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
 
-    from conformance import history_cli
+    from conformance import history_cli, models_cli
 
     history_cli.add_parser(sub, Parser, positive_int)
+    models_cli.add_parser(sub, Parser)
 
     fl = sub.add_parser(
         "flakes", help="run the whole test suite N times in random orders and report verdicts that change",
@@ -479,6 +480,12 @@ def cmd_history(args) -> int:
     return history_cli.run_command(args, UsageError)
 
 
+def cmd_models(args) -> int:
+    from conformance import models_cli
+
+    return models_cli.run_command(args, UsageError)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -487,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff, "bench-report": cmd_bench_report,
-                    "selfcheck": cmd_selfcheck, "flakes": cmd_flakes, "list": cmd_list, "history": cmd_history}
+                    "selfcheck": cmd_selfcheck, "flakes": cmd_flakes, "list": cmd_list, "history": cmd_history,
+                    "models": cmd_models}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)
