@@ -201,7 +201,40 @@ def _seed(keras, layer: str, seed: int) -> dict[str, int]:
     return {"seed": seed} if "seed" in inspect.signature(cls.__init__).parameters else {}
 
 
+def _notebook_init(keras):
+    """The notebook's initializer model, Dense(10) on one input, with its zeros kernel and ones bias named as
+    the built-in initializers (the notebook's own initializer functions are closures, which no format saves)."""
+    inputs = keras.Input(shape=(1,), name="x")
+    y = keras.layers.Dense(10, name="dense", kernel_initializer="zeros", bias_initializer="ones")(inputs)
+    return keras.Model(inputs, y, name="notebook_init")
+
+
+def _notebook_batchnorm(keras):
+    """The notebook's BatchNormalization model: Dense(1) with kernel 2.0 on three inputs, then a default
+    BatchNormalization."""
+    inputs = keras.Input(shape=(3,), name="x")
+    h = keras.layers.Dense(1, name="dense", kernel_initializer=keras.initializers.Constant(2.0))(inputs)
+    y = keras.layers.BatchNormalization(name="bn")(h)
+    return keras.Model(inputs, y, name="notebook_batchnorm")
+
+
+def _notebook_dropout(keras):
+    """The notebook's Dropout model: Dense(10) → Dropout(0.5) → Dense(1) → Dropout(0.5), both Dropouts called
+    with ``training=True`` when the graph is built (so the notebook's ``predict`` printed a dropped value)."""
+    inputs = keras.Input(shape=(10,), name="x")
+    h = keras.layers.Dense(10, name="dense", kernel_initializer=keras.initializers.Constant(0.1))(inputs)
+    h = keras.layers.Dropout(0.5, name="dropout")(h, training=True)
+    h = keras.layers.Dense(1, name="dense_1", kernel_initializer=keras.initializers.Constant(0.1))(h)
+    y = keras.layers.Dropout(0.5, name="dropout_1")(h, training=True)
+    return keras.Model(inputs, y, name="notebook_dropout")
+
+
 FAMILIES = (
+    Family("notebook-init", "the notebook's Dense(10) with a zeros kernel and a ones bias", _notebook_init, (1,)),
+    Family("notebook-batchnorm", "the notebook's Dense(1, kernel 2.0) → BatchNormalization()", _notebook_batchnorm,
+           (3,)),
+    Family("notebook-dropout", "the notebook's Dense → Dropout(0.5) → Dense → Dropout(0.5), the Dropouts fixed to "
+           "training=True when the graph is built", _notebook_dropout, (10,)),
     Family("dense-regularised", "Dense with kernel l2, bias l1 and activity l1_l2 regularisers, a seeded "
            "GlorotUniform kernel and a Constant bias", _dense_regularised, (4,)),
     Family("dense-strings-and-custom", "regularisers and initializers named by string, and a custom (registered) "
@@ -340,6 +373,12 @@ def weights_of(model, adapter) -> dict[str, list]:
             for layer in model.layers for i, w in enumerate(layer.weights)}
 
 
+def predict_is_random(model, x, first) -> bool:
+    """Whether ``predict`` draws (a Dropout fixed to training=True when the graph was built): a second call
+    differs from the first.  Its outputs are then a draw, not a reference."""
+    return not np.array_equal(np.asarray(model.predict(x, verbose=0)), np.asarray(first))
+
+
 def penalties(model, adapter, x) -> list[float]:
     """The model's penalties after calling it on ``x`` (weight and activity regularisers), sorted."""
     model(x)
@@ -467,9 +506,10 @@ class _quiet:
 def describe(model, adapter, family: str, description: str, x: np.ndarray, y: np.ndarray | None,
              compiled: bool) -> dict[str, Any]:
     """A model's manifest entry (without its files): configuration, weights, outputs, loss and penalties."""
+    outputs = adapter.to_numpy(model.predict(x, verbose=0))
     entry = {"family": family, "description": description, "config": topic_config(model),
              "layers": layer_order(model), "weights": weights_of(model, adapter),
-             "x": x.tolist(), "outputs": adapter.to_numpy(model.predict(x, verbose=0)).tolist(),
+             "x": x.tolist(), "outputs": outputs.tolist(), "predict_is_random": predict_is_random(model, x, outputs),
              "penalties": penalties(model, adapter, x)}
     if y is not None and compiled:
         entry |= {"y": y.tolist(), "loss": evaluate_loss(model, x, y)}
@@ -671,6 +711,14 @@ def check_one(adapter, path: Path, name: str, fmt: str, entry: dict[str, Any]) -
         observed = np.asarray(adapter.to_numpy(observed), np.float64)
     except Exception as exc:
         result.findings.append(Finding("inference outputs", False, f"predict failed: {one_line(exc)}"))
+        return result
+    was_random = entry.get("predict_is_random", False)
+    now_random = predict_is_random(model, x, observed) if hasattr(model, "predict") else \
+        not np.array_equal(np.asarray(adapter.to_numpy(model(x)), np.float64), observed)
+    result.findings.append(Finding("inference draws dropout (training=True fixed at build time)",
+                                   now_random == was_random, "" if now_random == was_random else
+                                   f"{'yes' if was_random else 'no'} → {'yes' if now_random else 'no'}"))
+    if was_random:  # the old stack's outputs were one draw: nothing to compare them with
         return result
     result.findings.append(compare_numbers("inference outputs (against the old stack)", expected, observed,
                                            OUTPUT_RTOL, OUTPUT_ATOL))

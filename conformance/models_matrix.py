@@ -20,7 +20,8 @@ from conformance.files import write_atomic
 
 #: Models saved by Keras 2.15 (TensorFlow 2.15), by tf_keras, by an early Keras 3, and by the newest
 #: Keras 3 (which must load on itself) ...
-OLD = ("keras-2.15-tf", "tf-keras-2.21-tf", "keras-3.0.5-tf", "keras-3.15.1-tf", "keras-3.15.1-jax")
+OLD = ("keras-2.15-tf", "tf-keras-2.21-tf", "keras-3.0.5-tf", "keras-3.15.1-tf", "keras-3.15.1-jax",
+       "keras-3.15.1-torch")
 #: ... each checked on the newest Keras 3 on every backend that can load them.
 NEW = ("keras-3.15.1-tf", "keras-3.15.1-jax", "keras-3.15.1-torch")
 

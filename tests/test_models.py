@@ -136,8 +136,12 @@ def test_every_model_saved_here_loads_here_and_behaves_the_same(saved, tmp_path)
             assert (name, fmt) in results, f"{name} ({fmt}) was not checked"
     different = {key for key, r in results.items() if not r["same"] and not r["not_applicable"]}
     # Keras 3 writes a masked model's legacy .h5 that it cannot read back (its Masking becomes a NotEqual op
-    # layer); everything else saved on this stack comes back the same.
-    assert different <= {("batchnorm-masked", "h5")}
+    # layer), and model.export() serves the notebook's Dropout model with the build-time training=True that
+    # predict ignores; everything else saved on this stack comes back the same.
+    assert different <= {("batchnorm-masked", "h5"), ("notebook-dropout", "savedmodel")}
+    if ("notebook-dropout", "savedmodel") in results:
+        served = results[("notebook-dropout", "savedmodel")]["findings"]
+        assert any(f["what"].startswith("inference draws dropout") and f["detail"] == "no → yes" for f in served)
     assert status == (1 if different else 0)
     user = results[("user-mine.keras", "keras")]
     assert user["same"] and any(f["what"] == "training loss (evaluate: MSE + penalties)" for f in user["findings"])
