@@ -242,3 +242,36 @@ def gradients(k, checks, name, shape, axis):
     checks.close("d/d inputs", dx, grads["inputs"], rtol=1e-3, atol=1e-4)
     checks.close("d/d gamma", dgamma, grads["gamma"], rtol=1e-3, atol=1e-4)
     checks.close("d/d beta", dbeta, grads["beta"], rtol=1e-3, atol=1e-4)
+
+
+#: Inputs 10⁴ + N(0, 1) in float32.  Each input already carries up to half an ulp of 10⁴ (4.9e-4) of rounding,
+#: and so do the batch mean and, in the affine form x·(γ/σ) + (β − μ·γ/σ) that TensorFlow normalises with, the
+#: two products near 10⁴: a two-pass variance, E[(x − μ)²], normalises within a few ulps of 10⁴ of the float64
+#: oracle (1.3 on JAX, 4.1 on TensorFlow), so the budget is eight (0.0078).  The one-pass E[x²] − E[x]²
+#: subtracts two numbers near 10⁸, whose ulp is 8: nothing of a unit variance is left, and the result may be
+#: negative (keras-team/keras#19649 asks how far BatchNormalization's outputs drift as inputs grow).
+LARGE_MEAN = 1e4
+LARGE_MEAN_BUDGET = float(8 * np.spacing(np.float32(LARGE_MEAN)))
+
+
+@case("batchnorm-large-mean-training", "in training mode on inputs 10⁴ + N(0, 1) in float32, the batch variance is "
+      "computed stably: outputs finite and within 8 ulps of 10⁴ of the float64 oracle, the moving variance "
+      "non-negative and within 1 % of the oracle's")
+def large_mean_training(k, checks):
+    shape = (256, 4)
+    x = (LARGE_MEAN + np.random.default_rng(21).normal(0.0, 1.0, shape)).astype(np.float32)
+    layer = k.keras.layers.BatchNormalization(momentum=0.5)
+    layer.build(shape)
+    y = k.to_numpy(layer(x, training=True)).astype(np.float64)
+    _, batch_var = oracles.batch_moments(x, -1)
+    expected = oracles.batchnorm_training(x, np.ones(4), np.zeros(4), layer.epsilon)
+    moving_var = k.to_numpy(layer.moving_variance).astype(np.float64)
+    # One check each for the outputs and the moving variance: where the variance is computed in one pass,
+    # whether its garbage comes out negative (NaN outputs) depends on the order of summation, not on Keras.
+    checks.true("outputs finite and within the float32 budget",
+                bool(np.isfinite(y).all() and np.all(np.abs(y - expected) <= LARGE_MEAN_BUDGET)),
+                f"every output finite and within {LARGE_MEAN_BUDGET:.2g} (8 ulps of 10⁴) of the oracle")
+    checks.true("moving variance non-negative and within 1 % of the oracle",
+                bool(np.all(moving_var >= 0)
+                     and np.allclose(moving_var, oracles.moving_average(np.ones(4), batch_var, 0.5), rtol=1e-2, atol=0)),
+                "moving variance = 0.5 + 0.5·(biased batch variance) ≥ 0, to 1 %")
