@@ -161,9 +161,10 @@ def cmd_list(args) -> int:
         print(f"{stack.name:<20} {stack.released:<10}  {stack.framework:<18} {state}")
     stale = history.records_matching_no_stack(args.history, stacks)
     if stale:
-        print(f"\n{len(stale)} expectation record(s) apply to none of these stacks (stale, or for another backend):")
+        print(f"\n{len(stale)} expectation record(s) apply to none of these stacks\n"
+              "(stale, or for another backend):")
         for record in stale:
-            print(f"  {record.where()}")
+            print(f"  {record.file}:{record.line} {record.case}" + (f" [{record.check}]" if record.check else ""))
     return EXIT_OK
 
 
@@ -262,7 +263,11 @@ def cmd_canary(args) -> int:
     import datetime
 
     writable(args.out)
-    today = args.date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    try:
+        today = (datetime.date.fromisoformat(args.date) if args.date
+                 else datetime.datetime.now(datetime.timezone.utc).date()).isoformat()
+    except ValueError:
+        raise history.HistoryError(f"--date {args.date!r} is not a date such as 2026-11-27") from None
     stacks = [s for backend in (args.backend or history.BACKENDS) for s in history.load_stacks(backend)]
     if not history.nightly_stacks(stacks):
         raise history.HistoryError("no nightly stack in " + ", ".join(args.backend or history.BACKENDS))

@@ -413,9 +413,7 @@ def oracle_outputs(config: dict[str, dict[str, Any]], weights: dict[str, list], 
                 return None
             h = activation(h @ w[0] + (w[1] if spec.get("use_bias", True) and len(w) > 1 else 0.0))
         elif cls == "BatchNormalization":
-            if spec.get("renorm"):
-                pass  # renorm changes training only; inference uses the moving statistics
-            k = 0
+            k = 0  # renorm changes training only: inference uses the moving statistics either way
             gamma = w[k] if spec.get("scale", True) else 1.0
             k += bool(spec.get("scale", True))
             beta = w[k] if spec.get("center", True) else 0.0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from conformance import children, history, models
-from conformance.files import write_atomic
+from conformance.files import staged
 
 #: Models saved by Keras 2.15 (TensorFlow 2.15), by tf_keras, by an early Keras 3, and by the newest
 #: Keras 3 (which must load on itself) ...
@@ -46,6 +46,7 @@ def run(out: Path, envs: Path, report: Callable[[str], None], timeout: float = 9
     """Save on every old stack, check on every new one; the reports in ``out``; the summary's data."""
     olds, news = stacks_named(old), stacks_named(new)
     summary: dict[str, dict[str, dict]] = {}
+    pages: dict[str, str] = {}  # written together at the end: a failed matrix replaces no report
     with tempfile.TemporaryDirectory(prefix="keras-conformance-models-") as tmp:
         root = history.snapshot(Path(tmp) / "suite")
         pythons = {s.name: history.build(s, envs) for s in {*olds, *news}}
@@ -65,14 +66,16 @@ def run(out: Path, envs: Path, report: Callable[[str], None], timeout: float = 9
                                               f"{history._tail(proc.stderr.decode(errors='replace'))}")
                 text = (Path(tmp) / f"{stem}.json").read_text()
                 data = json.loads(text)
-                write_atomic(out / f"{stem}.json", text)
-                write_atomic(out / f"{stem}.md", models.markdown(data))
+                pages[f"{stem}.json"], pages[f"{stem}.md"] = text, models.markdown(data)
                 judged = [r for r in data["results"] if not r["not_applicable"]]
                 summary.setdefault(o.name, {})[n.name] = {
                     "same": sum(r["same"] for r in judged), "judged": len(judged),
                     "loads": sum(r["loaded"] for r in judged), "file": f"{stem}.md"}
                 report(f"  checked on {n.name}: {summary[o.name][n.name]['same']} of {len(judged)} the same")
-    write_atomic(out / "README.md", summary_markdown(summary, olds, news))
+    pages["README.md"] = summary_markdown(summary, olds, news)
+    with staged(out) as stage:
+        for name, text in pages.items():
+            stage(name, text)
     return summary
 
 

@@ -242,6 +242,7 @@ def test_records_that_apply_to_no_recorded_stack_are_listed(recorded_history):
      "no implementation is called 'keras9'"),
     (["workflow", "--out", "/proc/no-such-dir/history.yml"], "cannot write to /proc/no-such-dir"),
     (["canary", "--out", "/proc/no-such-dir/canary.md"], "cannot write to /proc/no-such-dir"),
+    (["canary", "--date", "tomorrow"], "--date 'tomorrow' is not a date"),
 ])
 def test_unwritable_outputs_and_empty_histories_are_one_line(args, message):
     proc = cli(*args)
