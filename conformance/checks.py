@@ -188,6 +188,40 @@ class Checks:
         observed = {"mean": float(f"{samples.mean():.3g}"), "std": float(f"{samples.std():.3g}")}
         return self._add(Check(name, expected, observed, result.pvalue >= alpha, how, "statistical", key))
 
+    def fit_in_dtype(self, name: str, samples: np.ndarray, dist, dtype: str, *, alpha: float, target: str,
+                     key: str = "", bins: int = 64) -> bool:
+        """Goodness of fit of draws made in ``dtype`` to the frozen ``dist`` *rounded to that dtype*.
+
+        In float32 and float64 the rounding is invisible at any sample size: a Kolmogorov–Smirnov test
+        against ``dist``.  In float16 and bfloat16 the draws can only take the dtype's values: a
+        chi-square test of their counts in ``bins`` groups of consecutive representable values, against
+        the probabilities of ``round(X)`` (``conformance.precision.rounded_cdf``); a draw that is not a
+        value of the dtype fails it.  Fails with probability ``alpha`` when the draws follow ``dist``.
+        """
+        from conformance.precision import DTYPES, rounded_cdf
+
+        if DTYPES[dtype].itemsize > 2:
+            return self.ks_test(name, samples, dist, alpha=alpha, target=target, key=key)
+        samples = np.asarray(samples, dtype=np.float64).ravel()
+        grid, cdf = rounded_cdf(dist.cdf, dtype)
+        index = np.searchsorted(grid, samples)
+        on_grid = bool(np.all((index < grid.size) & (grid[np.minimum(index, grid.size - 1)] == samples)))
+        # Bin edges at the grid values where the rounded CDF crosses j/bins; expected count per bin from it.
+        ends = np.unique(np.searchsorted(cdf, np.linspace(0, 1, bins + 1)[1:-1]))
+        ends = np.append(ends[ends < grid.size - 1], grid.size - 1)
+        probs = np.diff(np.concatenate([[0.0], cdf[ends]]))
+        probs[-1] += 1.0 - cdf[ends[-1]]
+        counts = np.bincount(np.searchsorted(ends, np.minimum(index, grid.size - 1)), minlength=ends.size)
+        keep = probs > 0
+        result = stats.chisquare(counts[keep], probs[keep] / probs[keep].sum() * samples.size)
+        passed = on_grid and result.pvalue >= alpha
+        how = (f"chi-square test against {target} rounded to {dtype}, n={samples.size}, {int(keep.sum())} bins, "
+               f"p={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}"
+               + ("" if on_grid else f"; some draws are not {dtype} values"))
+        expected = {"mean": float(f"{dist.mean():.3g}"), "std": float(f"{dist.std():.3g}")}
+        observed = {"mean": float(f"{samples.mean():.3g}"), "std": float(f"{samples.std():.3g}")}
+        return self._add(Check(name, expected, observed, passed, how, "statistical", key))
+
     def binomial_test(self, name: str, successes: int, trials: int, p: float, *, alpha: float, what: str, key: str = "") -> bool:
         """Exact two-sided binomial test that ``successes`` of ``trials`` happen with probability ``p``."""
         result = stats.binomtest(int(successes), int(trials), p)

@@ -176,6 +176,19 @@ def batchnorm_training(x, gamma, beta, epsilon: float, axis: int = -1) -> np.nda
     return b(gamma) * (x - b(mean)) / np.sqrt(b(var) + epsilon) + b(beta)
 
 
+def batchnorm_error_scale(x, gamma, beta, mean, variance, epsilon: float, axis: int = -1) -> float:
+    """The size of the terms BatchNormalization's arithmetic adds up, ``max |γ|·(|x| + |μ|)/sqrt(σ² + ε) + |β|``:
+    the scale its rounding errors are relative to.  The output can be far smaller (where x ≈ μ, or in a
+    channel whose variance is below ε); an implementation that folds the normalisation into
+    ``x·(γ/σ) + (β − μ·γ/σ)`` rounds terms of this size and loses their digits when they cancel.
+    ``mean`` and ``variance`` are those it normalises with (the batch's in training).
+    """
+    x = np.asarray(x, np.float64)
+    b = lambda v: broadcast_along(np.asarray(v, np.float64), x.ndim, axis)  # noqa: E731
+    terms = np.abs(b(gamma)) * (np.abs(x) + np.abs(b(mean))) / np.sqrt(b(variance) + epsilon) + np.abs(b(beta))
+    return float(np.max(terms))
+
+
 def moving_average(moving: np.ndarray, batch: np.ndarray, momentum: float) -> np.ndarray:
     """One update of a moving statistic: ``moving·momentum + batch·(1 − momentum)``."""
     return np.asarray(moving, np.float64) * momentum + np.asarray(batch, np.float64) * (1.0 - momentum)

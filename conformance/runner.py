@@ -77,7 +77,10 @@ def skip_reason(case: Case, adapter) -> str:
     lacking = [need for need in case.needs if need not in adapter.capabilities]
     if not lacking:
         return ""
-    return f"{adapter.id} cannot {' or '.join(CAPABILITIES[n] for n in lacking)}, which this case needs"
+    why = getattr(adapter, "lacking_reasons", {})
+    reasons = [CAPABILITIES[n] + (f" ({why[n]})" if n in why else "")
+               for n in lacking]
+    return f"{adapter.id} cannot {' or '.join(reasons)}, which this case needs"
 
 
 class CaseTimeout(BaseException):

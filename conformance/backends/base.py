@@ -32,7 +32,12 @@ if TYPE_CHECKING:
 CAPABILITIES = {
     "train": "train (fit, train_on_batch)",
     "gradients": "take gradients",
+    "float16": "compute in float16",
+    "bfloat16": "compute in bfloat16",
+    "float64": "compute in float64",
 }
+#: The dtypes besides float32 a backend computes in (conformance.precision.POLICIES need them).
+DTYPE_CAPABILITIES = frozenset({"float16", "bfloat16", "float64"})
 
 
 class ImplError(Exception):
@@ -125,6 +130,8 @@ class Adapter:
     framework_name = ""
     #: What this backend can do (keys of CAPABILITIES).
     capabilities: frozenset[str] = frozenset(CAPABILITIES)
+    #: Why it cannot do some of them, where that is more than "cannot": capability -> reason.
+    lacking_reasons: dict[str, str] = {}
 
     def __init__(self, spec: ImplSpec):
         self.spec = spec
@@ -166,6 +173,16 @@ class Adapter:
         framework's buffer, which a later step may reuse (JAX 0.4.26 to 0.5.3 on the CPU, with a cached
         executable: see ``backends/jax.py``)."""
         return np.array(self.keras.ops.convert_to_numpy(x), copy=True)
+
+    def values(self, x: Any) -> np.ndarray:
+        """A tensor's values as float64 whatever its dtype (bfloat16 through float32, exactly)."""
+        if self.dtype_name(x) == "bfloat16":
+            x = self.keras.ops.cast(x, "float32")
+        return self.to_numpy(x).astype(np.float64)
+
+    def dtype_name(self, x: Any) -> str:
+        """The dtype of a tensor or variable as Keras names it ('float16', 'bfloat16', ...)."""
+        return self.keras.backend.standardize_dtype(x.dtype)
 
     def tensor(self, x: Any) -> Any:
         """A NumPy array as the framework's tensor (what layers hand their regularisers)."""

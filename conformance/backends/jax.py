@@ -63,6 +63,10 @@ class JaxAdapter(Adapter):
         import jax
 
         jax.config.update("jax_default_matmul_precision", "highest")
+        if not jax.config.jax_enable_x64:
+            # A float64 policy is accepted, but every array is float32 (JAX's default): no float64 to test.
+            self.capabilities = self.capabilities - {"float64"}
+            self.lacking_reasons = {"float64": "JAX computes in float32 unless JAX_ENABLE_X64 is set"}
         return "float32, TF32 off"
 
     def backend_gradients(self, layer, x: np.ndarray, upstream: np.ndarray) -> list[Any]:

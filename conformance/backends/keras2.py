@@ -22,6 +22,16 @@ class Keras2Adapter(TensorFlowAdapter):
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
 
+    def dtype_name(self, x: Any) -> str:
+        import tensorflow as tf
+
+        return tf.as_dtype(x.dtype).name
+
+    def values(self, x: Any) -> np.ndarray:
+        import tensorflow as tf
+
+        return np.asarray(tf.cast(x, tf.float64) if hasattr(x, "dtype") else x, np.float64)
+
     def tensor(self, x: Any) -> Any:
         import tensorflow as tf
 

@@ -6,13 +6,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from conformance.backends.base import Adapter
+from conformance.backends.base import DTYPE_CAPABILITIES, Adapter
 
 
 class NumpyAdapter(Adapter):
     backend = "numpy"
     framework_name = "NumPy"
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = DTYPE_CAPABILITIES  # inference only: no training, no gradients
 
     def raw_forward(self, folded: list[tuple[np.ndarray, ...]], x: np.ndarray) -> Callable[[], Any]:
         def run():

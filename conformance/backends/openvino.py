@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from conformance.backends.base import Adapter
+from conformance.backends.base import DTYPE_CAPABILITIES, Adapter
 
 FLOAT32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
@@ -23,7 +23,7 @@ FLOAT32 = {"INFERENCE_PRECISION_HINT": "f32"}
 class OpenVinoAdapter(Adapter):
     backend = "openvino"
     framework_name = "OpenVINO"
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = DTYPE_CAPABILITIES  # inference only: no training, no gradients
 
     @functools.cached_property
     def default_cpu_precision(self) -> str:

@@ -118,12 +118,13 @@ def case(id: str, description: str, *, topic: str | None = None, needs: tuple[st
 
 
 def family(template: str, description: str | Callable[..., str], params: Iterable[dict[str, Any]], *,
-           topic: str | None = None, needs: tuple[str, ...] = ()):
+           topic: str | None = None, needs: tuple[str, ...] | Callable[..., tuple[str, ...]] = ()):
     """Decorator: register ``run(k, checks, **p)`` once for each ``p`` in ``params``.
 
     Each case's ID is ``template.format(**p)`` and its description ``description.format(**p)``
-    (or ``description(**p)``).  Parameters whose names the template does not use still reach
-    ``run``; two entries that give the same ID are an error.
+    (or ``description(**p)``), and what it needs ``needs`` (or ``needs(**p)``: a dtype policy's
+    dtypes, :func:`conformance.precision.policy_needs`).  Parameters whose names the template does
+    not use still reach ``run``; two entries that give the same ID are an error.
     """
 
     def register(run: Callable[..., None]) -> Callable:
@@ -132,10 +133,19 @@ def family(template: str, description: str | Callable[..., str], params: Iterabl
             id = template.format(**p)
             text = description(**p) if callable(description) else description.format(**p)
             case_topic, source = _topic_and_source(module, topic, id)
-            add(Case(id, case_topic, text, functools.partial(run, **p), source, tuple(needs), template, where))
+            case_needs = needs(**p) if callable(needs) else needs
+            add(Case(id, case_topic, text, functools.partial(run, **p), source, tuple(case_needs), template, where))
         return run
 
     return register
+
+
+def policy_family(template: str, description: str | Callable[..., str], *policies: str, topic: str | None = None):
+    """Decorator: a family with one case per dtype policy (``{policy}`` in the template; all of
+    ``conformance.precision.POLICIES``, or those named), each needing its policy's dtypes."""
+    from conformance.precision import policy_needs, policy_params
+
+    return family(template, description, policy_params(*policies), topic=topic, needs=policy_needs)
 
 
 def add(new: Case) -> None:

@@ -12,8 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from conformance import oracles
-from conformance.cases import case, family
+from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import param_split, set_weights
+from conformance.precision import (
+    POLICIES,
+    bucket,
+    error_in_eps,
+    max_finite,
+    policy_needs,
+    policy_params,
+    round_to,
+)
 
 TOPIC = "batchnorm"
 #: float32 layers against float64 oracles.
@@ -275,3 +284,167 @@ def large_mean_training(k, checks):
                 bool(np.all(moving_var >= 0)
                      and np.allclose(moving_var, oracles.moving_average(np.ones(4), batch_var, 0.5), rtol=1e-2, atol=0)),
                 "moving variance = 0.5 + 0.5·(biased batch variance) ≥ 0, to 1 %")
+
+
+# -- dtype policies ------------------------------------------------------------------------------------
+#: Budgets in eps of the compute dtype, relative to the size of the terms (oracles.batchnorm_error_scale).
+#: In 16 bits every implementation normalises in float32 and rounds once at the end: half an eps, so one.
+#: In float32 and float64 the mean, the variance and the normalisation each round a few times: 16.
+POLICY_BUDGET = {"float16": 1.0, "bfloat16": 1.0, "float32": 16.0, "float64": 16.0}
+WEIGHT_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def within_budget(checks, name, expected, observed, dtype, budget, *, scale=None, key=""):
+    """A check that ``observed`` is within ``budget`` eps of ``dtype`` of ``expected``, relative to ``scale``
+    (default: the largest expected value)."""
+    error = error_in_eps(observed, expected, dtype, scale)
+    checks.note(f"{name}: error in eps of {dtype}", error)
+    return checks.record(name, f"within {budget:g} eps of {dtype}", f"{bucket(error)} of {dtype}", error <= budget,
+                         f"normwise error {error:.3g} eps of {dtype} against the float64 oracle, budget {budget:g}",
+                         key=key)
+
+
+@policy_family("batchnorm-policy-{policy}",
+        lambda policy: f"BatchNormalization(dtype='{policy}'): gamma, beta and the moving statistics are "
+        f"{POLICIES[policy].variable}, outputs {POLICIES[policy].compute}; training and inference outputs and the "
+        "moving statistics within budget of the float64 oracle on the inputs as cast to the compute dtype")
+def policy_axis(k, checks, policy):
+    p = POLICIES[policy]
+    shape = (16, 4)
+    layer = k.keras.layers.BatchNormalization(momentum=0.5, dtype=policy)
+    layer.build(shape)
+    set_weights(layer, channel_params(1, 4))
+    checks.equal("variable dtypes", {name: p.variable for name in WEIGHT_NAMES},
+                 {name: k.dtype_name(getattr(layer, name)) for name in WEIGHT_NAMES})
+    gamma, beta, mean, var = (k.values(getattr(layer, name)) for name in WEIGHT_NAMES)
+    x = round_to(sample(2, shape), p.compute)  # what the layer computes from: its input cast to the compute dtype
+    inference = layer(x.astype(np.float32), training=False)
+    checks.equal("output dtype", p.compute, k.dtype_name(inference))
+    budget = POLICY_BUDGET[p.compute]
+    within_budget(checks, "inference output", oracles.batchnorm_inference(x, gamma, beta, mean, var, layer.epsilon),
+                  k.values(inference), p.compute, budget,
+                  scale=oracles.batchnorm_error_scale(x, gamma, beta, mean, var, layer.epsilon))
+    training = k.values(layer(x.astype(np.float32), training=True))
+    batch_mean, batch_var = oracles.batch_moments(x, -1)
+    within_budget(checks, "training output", oracles.batchnorm_training(x, gamma, beta, layer.epsilon),
+                  training, p.compute, budget,
+                  scale=oracles.batchnorm_error_scale(x, gamma, beta, batch_mean, batch_var, layer.epsilon))
+    expected = [round_to(oracles.moving_average(mean, batch_mean, 0.5), p.variable),
+                round_to(oracles.moving_average(var, batch_var, 0.5), p.variable)]
+    within_budget(checks, "moving statistics", np.concatenate(expected),
+                  np.concatenate([k.values(layer.moving_mean), k.values(layer.moving_variance)]),
+                  p.variable, POLICY_BUDGET[p.variable])
+
+
+#: Inputs 300 + 300·N(0, 1): float16 holds each of them, but not their variance (9·10⁴ > 65 504), nor the
+#: squares of their deviations.  Momentum 0.01 carries that variance into the moving variance.
+WIDE_RANGE_SHAPE = (512, 4)
+
+
+def wide_range_description(policy: str) -> str:
+    stored = POLICIES[policy].variable
+    return (f"BatchNormalization(dtype='{policy}') in training on inputs 300 + 300·N(0, 1), whose variance float16 "
+            "cannot hold: statistics computed in float32 (outputs finite, within budget), the moving variance the "
+            f"oracle's as stored in {stored}" + (" (beyond its range: inf)" if stored == "float16" else ""))
+
+
+@policy_family("batchnorm-policy-{policy}-wide-range", wide_range_description, "float16", "mixed_float16")
+def policy_wide_range(k, checks, policy):
+    p = POLICIES[policy]
+    x = round_to(300.0 + 300.0 * np.random.default_rng(22).normal(size=WIDE_RANGE_SHAPE), p.compute)
+    layer = k.keras.layers.BatchNormalization(momentum=0.01, dtype=policy)
+    layer.build(WIDE_RANGE_SHAPE)
+    y = k.values(layer(x.astype(np.float32), training=True))
+    batch_mean, batch_var = oracles.batch_moments(x, -1)
+    within_budget(checks, "training output", oracles.batchnorm_training(x, np.ones(4), np.zeros(4), layer.epsilon),
+                  y, p.compute, POLICY_BUDGET[p.compute],
+                  scale=oracles.batchnorm_error_scale(x, np.ones(4), np.zeros(4), batch_mean, batch_var, layer.epsilon))
+    expected = round_to(oracles.moving_average(np.ones(4), batch_var, 0.01), p.variable)
+    observed = k.values(layer.moving_variance)
+    checks.note("batch variance", batch_var)
+    same_overflow = bool(np.array_equal(np.isinf(expected), np.isinf(observed)))
+    finite = np.isfinite(expected)
+    checks.true("moving variance as stored", same_overflow and error_in_eps(observed[finite], expected[finite], p.variable)
+                <= POLICY_BUDGET[p.variable],
+                f"the oracle's moving variance rounded to {p.variable} (max finite {max_finite(p.variable):g}), "
+                f"within {POLICY_BUDGET[p.variable]:g} eps")
+
+
+#: Accuracy at realistic sizes: (batch, features) and (batch, height, width, channels), channels last.
+ACCURACY_LAYOUTS = {"2d": (32, 256), "4d": (32, 28, 28, 64)}
+
+
+@family("batchnorm-accuracy-{policy}-{layout}",
+        lambda policy, layout: f"BatchNormalization(dtype='{policy}') on {ACCURACY_LAYOUTS[layout]}: training and "
+        "inference outputs against the float64 oracle, the error measured in eps of the compute dtype and "
+        "recorded as the power of two above it",
+        [dict(p, layout=layout) for layout in ACCURACY_LAYOUTS
+         for p in policy_params("float32", "mixed_float16", "mixed_bfloat16")], needs=policy_needs)
+def accuracy(k, checks, policy, layout):
+    p = POLICIES[policy]
+    shape = ACCURACY_LAYOUTS[layout]
+    channels = shape[-1]
+    layer = k.keras.layers.BatchNormalization(dtype=policy)
+    layer.build(shape)
+    set_weights(layer, channel_params(3, channels))
+    gamma, beta, mean, var = (k.values(getattr(layer, name)) for name in WEIGHT_NAMES)
+    x = round_to(sample(23, shape), p.compute)
+    budget = POLICY_BUDGET[p.compute]
+    b = lambda v: oracles.broadcast_along(v, len(shape), -1)  # noqa: E731
+    within_budget(checks, "inference output",
+                  oracles.batchnorm_inference(x, b(gamma), b(beta), b(mean), b(var), layer.epsilon),
+                  k.values(layer(x.astype(np.float32), training=False)), p.compute, budget,
+                  scale=oracles.batchnorm_error_scale(x, gamma, beta, mean, var, layer.epsilon))
+    batch_mean, batch_var = oracles.batch_moments(x, -1)
+    within_budget(checks, "training output", oracles.batchnorm_training(x, gamma, beta, layer.epsilon),
+                  k.values(layer(x.astype(np.float32), training=True)), p.compute, budget,
+                  scale=oracles.batchnorm_error_scale(x, gamma, beta, batch_mean, batch_var, layer.epsilon))
+
+
+# -- numerically hard inputs ------------------------------------------------------------------------
+
+
+@case("batchnorm-near-constant-channels", "in training mode on float32 channels with variance 0, 10⁻⁸ (where epsilon "
+      "dominates) and 4: outputs γ·(x − μ)/sqrt(σ² + ε) + β (β on the constant channel) within budget, the moving "
+      "variance the oracle's")
+def near_constant_channels(k, checks):
+    rng = np.random.default_rng(24)
+    shape = (64, 3)
+    x = np.stack([np.full(shape[0], 5.0), 5.0 + 1e-4 * rng.normal(size=shape[0]), 5.0 + 2.0 * rng.normal(size=shape[0])],
+                 axis=1).astype(np.float32)
+    layer, (gamma, beta, _, _) = built_layer(k, shape, -1, momentum=0.5)
+    y = k.values(layer(x, training=True))
+    batch_mean, batch_var = oracles.batch_moments(x, -1)
+    expected = oracles.batchnorm_training(x, gamma, beta, layer.epsilon)
+    for channel, name in enumerate(("constant channel", "channel of variance 1e-8", "channel of variance 4")):
+        scale = oracles.batchnorm_error_scale(x[:, channel:channel + 1], gamma[channel:channel + 1], beta[channel:channel + 1],
+                                              batch_mean[channel:channel + 1], batch_var[channel:channel + 1], layer.epsilon)
+        within_budget(checks, name, expected[:, channel], y[:, channel], "float32", POLICY_BUDGET["float32"], scale=scale)
+    checks.close("moving variance", oracles.moving_average(channel_params(1, 3)[3], batch_var, 0.5),
+                 k.values(layer.moving_variance), rtol=1e-5, atol=1e-7)
+
+
+@case("batchnorm-batch-of-one-training", "in training mode on a batch of one, the batch variance is 0: outputs are β, "
+      "the moving mean moves towards the input and the moving variance towards 0")
+def batch_of_one(k, checks):
+    shape = (1, 4)
+    layer, (gamma, beta, mean, var) = built_layer(k, shape, -1, momentum=0.5)
+    x = sample(25, shape)
+    y = k.values(layer(x, training=True))
+    within_budget(checks, "outputs", beta[None, :], y, "float32", POLICY_BUDGET["float32"],
+                  scale=oracles.batchnorm_error_scale(x, gamma, beta, x[0], np.zeros(4), layer.epsilon))
+    checks.close("moving mean, variance", [oracles.moving_average(mean, x[0], 0.5), oracles.moving_average(var, 0.0, 0.5)],
+                 [k.values(layer.moving_mean), k.values(layer.moving_variance)], rtol=1e-6, atol=1e-7)
+
+
+@case("batchnorm-masked-all-false", "in training mode with a mask that is false everywhere (a batch of padding only), "
+      "the outputs are finite and the moving statistics stay as they were: masked positions are not taken "
+      "into account (documented), and none is left")
+def masked_all_false(k, checks):
+    shape = (4, 6, 3)
+    layer, (gamma, beta, mean, var) = built_layer(k, shape, -1, momentum=0.5)
+    y = k.values(layer(sample(26, shape), training=True, mask=k.tensor(np.zeros(shape[:2], bool))))
+    checks.true("outputs finite", bool(np.isfinite(y).all()), "no NaN or inf in the outputs")
+    observed = [k.values(layer.moving_mean), k.values(layer.moving_variance)]
+    checks.note("moving mean, variance after the step", observed)
+    checks.equal("moving statistics unchanged", [mean, var], observed)

@@ -14,9 +14,10 @@ import numpy as np
 from scipy import stats
 
 from conformance import oracles
-from conformance.cases import case, family
+from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import set_weights
 from conformance.checks import FALSE_ALARM
+from conformance.precision import POLICIES, eps, round_to
 
 TOPIC = "dropout"
 
@@ -211,3 +212,54 @@ def fit_applies_dropout(k, checks):
     checks.close("evaluate loss", 0.0, eval_loss, rtol=0, atol=1e-6)
     mean, std = oracles.squared_dropout_sum_moments(units, rate)
     checks.z_test("fit loss", fit_loss, batch, mean, std, alpha=FALSE_ALARM)
+
+
+# -- dtype policies ------------------------------------------------------------------------------------
+
+
+@policy_family("dropout-policy-{policy}",
+        lambda policy: f"under dtype='{policy}', Dropout(0.3), GaussianNoise(0.5) and GaussianDropout(0.3) output "
+        f"{POLICIES[policy].compute}: kept units within 1.5 eps of x/0.7 (relatively), the dropped fraction 0.3, the noise drawn "
+        f"as N(0, 0.5) and N(1, sqrt(0.3/0.7)) rounded to {POLICIES[policy].compute}")
+def policy_axis(k, checks, policy):
+    dtype = POLICIES[policy].compute
+    layers = k.keras.layers
+    x = round_to(positive_inputs(31, (250, 400)), dtype)
+    y = layers.Dropout(0.3, dtype=policy)(x.astype(np.float32), training=True)
+    checks.equal("Dropout output dtype", dtype, k.dtype_name(y))
+    y = k.values(y)
+    dropped = y == 0
+    # Each of 0.7, its reciprocal and the product may be rounded to the dtype, by half an eps each at most.
+    exact = x[~dropped] * oracles.dropout_keep_scale(0.3)
+    error = np.abs(y[~dropped] - exact) / exact
+    checks.true("kept units are x/(1-rate)", bool(np.all(error <= 1.5 * eps(dtype))),
+                f"kept values within 1.5 eps of {dtype} of x/0.7, relatively (three roundings)")
+    checks.binomial_test("dropped fraction", int(dropped.sum()), dropped.size, 0.3, alpha=FALSE_ALARM, what="dropped units")
+    zeros = np.zeros((250, 200), np.float32)
+    noise = layers.GaussianNoise(0.5, dtype=policy)(zeros, training=True)
+    checks.equal("GaussianNoise output dtype", dtype, k.dtype_name(noise))
+    checks.fit_in_dtype("GaussianNoise noise", k.values(noise), stats.norm(0.0, 0.5), dtype, alpha=FALSE_ALARM,
+                        target="N(0, 0.5)")
+    factors = layers.GaussianDropout(0.3, dtype=policy)(zeros + 1.0, training=True)
+    checks.equal("GaussianDropout output dtype", dtype, k.dtype_name(factors))
+    checks.fit_in_dtype("GaussianDropout factors", k.values(factors),
+                        stats.norm(1.0, oracles.gaussian_dropout_stddev(0.3)), dtype, alpha=FALSE_ALARM,
+                        target="N(1, sqrt(0.3/0.7))")
+
+
+# -- rates very close to 0 and 1 -----------------------------------------------------------------------
+
+
+@family("dropout-rate-{rate}",
+        "Dropout({rate}) on 2²² float32 ones: each kept unit within one eps of float32 of 1/(1 − {rate}) "
+        "(1 − rate computed exactly: in float32 it is off by a percent near 1), the dropped fraction {rate}",
+        [{"rate": 1e-06}, {"rate": 0.999999}])
+def rate_near_0_or_1(k, checks, rate):
+    x = np.ones(1 << 22, np.float32)
+    y = k.values(k.keras.layers.Dropout(rate)(x, training=True))
+    kept = y[y != 0]
+    scale = oracles.dropout_keep_scale(rate)
+    checks.record("kept units are 1/(1-rate)", f"{scale:.9g} within one eps of float32",
+                  f"{np.unique(kept)[:3].tolist()}" if kept.size else "none kept",
+                  bool(kept.size and np.all(np.abs(kept - scale) <= scale * eps("float32"))), f"|kept − {scale:.9g}| ≤ eps·{scale:.9g}")
+    checks.binomial_test("dropped fraction", int(y.size - kept.size), y.size, rate, alpha=FALSE_ALARM, what="dropped units")

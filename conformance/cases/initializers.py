@@ -14,8 +14,9 @@ import warnings
 import numpy as np
 
 from conformance import oracles
-from conformance.cases import case, family
+from conformance.cases import case, family, policy_family
 from conformance.checks import FALSE_ALARM
+from conformance.precision import POLICIES, error_in_eps, round_to
 
 TOPIC = "init"
 #: Shapes with >= 50 000 entries: a dense kernel and a 5×5 convolution kernel (receptive field 25).
@@ -289,3 +290,42 @@ def custom_initializer_arguments(k, checks):
     checks.note("dtype received", repr(calls[0][1]))
     layer(np.ones((2, 3), dtype=np.float32))
     checks.equal("calls after a second layer call", 2, len(calls))
+
+
+# -- dtype policies ------------------------------------------------------------------------------------
+#: Dense's output against the oracle on its inputs and weights as cast to the compute dtype, in eps of it:
+#: eight products summed, then a bias, rounded once each at most (float32 and float64 accumulate exactly
+#: enough; half precision may accumulate in its own dtype on some backends): 8.
+DENSE_BUDGET = 8.0
+#: GlorotUniform on a 250×200 kernel: U(±sqrt(6/450)).
+GLOROT_SHAPE = (250, 200)
+
+
+@policy_family("init-policy-{policy}",
+        lambda policy: f"under dtype='{policy}', Dense stores kernel and bias in {POLICIES[policy].variable} and "
+        f"outputs {POLICIES[policy].compute} within {DENSE_BUDGET:g} eps of the oracle; GlorotUniform returns the "
+        f"dtype it is asked for, and its {POLICIES[policy].compute} draws follow U(±sqrt(6/450)) rounded to that dtype")
+def policy_axis(k, checks, policy):
+    p = POLICIES[policy]
+    layer = k.keras.layers.Dense(3, bias_initializer="random_normal", dtype=policy)
+    layer.build((None, 8))
+    checks.equal("variable dtypes", {"kernel": p.variable, "bias": p.variable},
+                 {"kernel": k.dtype_name(layer.kernel), "bias": k.dtype_name(layer.bias)})
+    x = round_to(np.random.default_rng(41).normal(size=(16, 8)).astype(np.float32), p.compute)
+    y = layer(x.astype(np.float32))
+    checks.equal("output dtype", p.compute, k.dtype_name(y))
+    kernel, bias = (round_to(k.values(w), p.compute) for w in (layer.kernel, layer.bias))
+    expected = oracles.dense(x, kernel, bias)
+    scale = float(np.max(np.abs(x) @ np.abs(kernel) + np.abs(bias)))
+    error = error_in_eps(k.values(y), expected, p.compute, scale)
+    checks.note("output: error in eps", error)
+    checks.true("output", error <= DENSE_BUDGET,
+                f"within {DENSE_BUDGET:g} eps of {p.compute} of x·W + b on the cast inputs and weights (measured {error:.3g})")
+    initializer = k.keras.initializers.GlorotUniform(seed=3)
+    checks.equal("initializer's dtypes", [p.variable, p.compute],
+                 [k.dtype_name(initializer(GLOROT_SHAPE, dtype=d)) for d in (p.variable, p.compute)])
+    values = k.values(initializer(GLOROT_SHAPE, dtype=p.compute))
+    dist = oracles.variance_scaling_distribution(GLOROT_SHAPE, 1.0, "fan_avg", "uniform")
+    limit = round_to(dist.support()[1], p.compute)
+    checks.true("within the rounded limit", bool(np.max(np.abs(values)) <= limit), f"every |value| <= {float(limit):.6g}")
+    checks.fit_in_dtype("distribution", values, dist, p.compute, alpha=FALSE_ALARM, target="U(±sqrt(6/450))")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from conformance import oracles
-from conformance.cases import case, family
+from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import penalty_values, random_weights, set_weights
+from conformance.precision import POLICIES, bucket, error_in_eps, round_to
 
 TOPIC = "regularizer"
 RTOL = 1e-5
@@ -219,3 +220,79 @@ def sgd_step(k, checks, name):
     observed_kernel, observed_bias = layer.get_weights()
     checks.close("updated kernel", new_kernel, observed_kernel, rtol=1e-4, atol=1e-6)
     checks.close("updated bias", new_bias, observed_bias, rtol=1e-4, atol=1e-6)
+
+
+# -- dtype policies ------------------------------------------------------------------------------------
+#: Penalties against the oracle on the stored weights, in eps of the variable dtype: fifteen squares or
+#: absolute values summed and scaled, a few roundings each in the worst case: 8.
+PENALTY_BUDGET = 8.0
+#: The evaluated loss (mse + penalties) in eps of the compute dtype where it is 16 bits (the outputs are
+#: rounded to it), else of float32, the documented dtype of losses (keras.losses.Loss: floatx()): 16.
+EVALUATE_BUDGET = 16.0
+
+
+def penalty_dtypes_and_values(k, checks, layer, expected: list[float], dtype: str) -> None:
+    """Each penalty in ``layer.losses`` is ``dtype`` and within budget of ``expected`` (in order of size)."""
+    losses = list(layer.losses)
+    checks.equal("penalty dtypes", [dtype] * len(expected), [k.dtype_name(t) for t in losses])
+    observed = sorted_like([float(k.values(t)) for t in losses], expected)
+    error = error_in_eps(observed, expected, dtype) if len(observed) == len(expected) else float("inf")
+    checks.note("penalties: error in eps", error)
+    checks.record("penalties", expected, observed, error <= PENALTY_BUDGET,
+                  f"within {PENALTY_BUDGET:g} eps of {dtype} of the oracle on the stored weights ({bucket(error)})")
+
+
+@policy_family("regularizer-policy-{policy}",
+        lambda policy: f"under dtype='{policy}', a Dense's L2 kernel and L1 bias penalties are "
+        f"{POLICIES[policy].variable} (its variables' dtype) and equal the oracle on the stored weights; evaluate "
+        "reports mse + penalties")
+def policy_axis(k, checks, policy):
+    p = POLICIES[policy]
+    keras = k.keras
+    inputs = keras.Input(shape=(5,))
+    layer = keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.05),
+                               bias_regularizer=keras.regularizers.L1(0.05), dtype=policy)
+    model = keras.Model(inputs, layer(inputs))
+    kernel, bias, x, y = random_weights(27, (5, 3), (3,), (8, 5), (8, 3))
+    set_weights(layer, [kernel, bias])
+    kernel, bias = k.values(layer.kernel), k.values(layer.bias)  # as stored
+    penalties = [oracles.l2_penalty(kernel, 0.05), oracles.l1_penalty(bias, 0.05)]
+    penalty_dtypes_and_values(k, checks, layer, penalties, p.variable)
+    model.compile(loss="mse")
+    try:
+        loss = float(np.ravel(model.evaluate(x, y, batch_size=8, verbose=0))[0])
+    except Exception as exc:
+        loss = f"raises {checks_error(exc)}"
+    xc = round_to(x, p.compute)
+    outputs = round_to(oracles.dense(xc, round_to(kernel, p.compute), round_to(bias, p.compute)), p.compute)
+    expected = oracles.mean_squared_error(outputs, y) + sum(penalties)
+    dtype = p.compute if p.half else "float32"
+    error = error_in_eps(loss, expected, dtype) if isinstance(loss, float) else float("inf")
+    checks.record("evaluated loss", expected, loss, error <= EVALUATE_BUDGET,
+                  f"within {EVALUATE_BUDGET:g} eps of {dtype} of mse + penalties ({bucket(error)})")
+
+
+def checks_error(exc: BaseException) -> str:
+    from conformance.checks import error_text
+
+    return error_text(exc)
+
+
+#: Weights of 300: float16 holds them and 0.01·Σw² = 3 600, but not their squares (9·10⁴ > 65 504).
+LARGE_WEIGHT = 300.0
+
+
+@policy_family("regularizer-large-weights-{policy}",
+        lambda policy: f"under dtype='{policy}', L2(0.01) on a 2×2 kernel of {LARGE_WEIGHT:g}s (squares beyond "
+        "float16's range, the penalty 3 600 within it) is finite and equals the oracle", "float16", "mixed_float16")
+def large_weights(k, checks, policy):
+    layer = k.keras.layers.Dense(2, use_bias=False, kernel_regularizer=k.keras.regularizers.L2(0.01), dtype=policy)
+    layer.build((None, 2))
+    set_weights(layer, [np.full((2, 2), LARGE_WEIGHT, np.float32)])
+    penalty = layer.losses[0]
+    dtype = POLICIES[policy].variable
+    checks.equal("penalty dtype", dtype, k.dtype_name(penalty))
+    expected = float(round_to(oracles.l2_penalty(np.full((2, 2), LARGE_WEIGHT), 0.01), dtype))
+    observed = float(k.values(penalty))
+    checks.record("penalty", expected, observed, error_in_eps(observed, expected, dtype) <= PENALTY_BUDGET,
+                  f"finite and within {PENALTY_BUDGET:g} eps of {dtype} of 0.01·Σw²")

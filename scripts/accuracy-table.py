@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""The README's accuracy table, from conformance JSON reports (``pytest --conformance-json FILE`` or
+``keras-conformance run``'s ``report.json``), one per implementation.
+
+    python scripts/accuracy-table.py conformance-report/*.json
+
+Each cell is the largest normwise error a case measured (its ``... error in eps of DTYPE`` notes), in
+eps of the compute dtype, for the BatchNormalization, Dense and regulariser cases of the dtype axis.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROWS = re.compile(r"(batchnorm-accuracy-.*|batchnorm-policy-[a-z0-9_]+|init-policy-.*|regularizer-policy-.*)")
+
+
+def measured(result: dict) -> float | None:
+    errors = [v for k, v in (result.get("notes") or {}).items() if "error in eps" in k and isinstance(v, (int, float))]
+    return max(errors) if errors else None
+
+
+def main(paths: list[str]) -> int:
+    if not paths:
+        print("usage: accuracy-table.py REPORT.json ...", file=sys.stderr)
+        return 2
+    table: dict[str, dict[str, str]] = {}
+    impls: list[str] = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        impl = data.get("impl", path)
+        impls.append(impl)
+        for result in data.get("results", []):
+            if not ROWS.fullmatch(result["id"]):
+                continue
+            error = measured(result)
+            cell = "skip" if result["status"] == "skip" else "–" if error is None else f"{error:.3g}"
+            if result["status"] not in ("pass", "skip"):
+                cell += " (recorded)" if result["status"] == "divergence" else " (FAIL)"
+            table.setdefault(result["id"], {})[impl] = cell
+    print("| case | " + " | ".join(f"`{i}`" for i in impls) + " |")
+    print("|---|" + "---:|" * len(impls))
+    for case in sorted(table):
+        print(f"| `{case}` | " + " | ".join(table[case].get(i, "") for i in impls) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""How long the conformance suite takes on ``keras3:jax`` against Keras's own unit tests of the same modules,
+measured back to back on this machine.
+
+    python scripts/speed-vs-keras-tests.py [--out FILE.json]
+
+Runs, one after another and each serially (no xdist):
+
+1. Keras's unit tests of initializers, BatchNormalization, the regularisation layers, the regularisers
+   and Dense, as installed with Keras (``keras/src/...``), on JAX;
+2. the conformance suite (``tests/test_conformance.py``) on ``keras3:jax`` with an empty JAX compilation
+   cache ("cold");
+3. the same again with that cache as the first run left it ("warm").
+
+Prints the three wall times and the two ratios, and writes them with the versions as JSON.  The target
+(issue "dtype policies"): the suite takes at most a third of Keras's tests, cold as well as warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What Keras's tests import from the conftest.py at the root of Keras's repository, which the wheel does
+#: not ship: its two markers and ``skip_if_backend``.
+KERAS_CONFTEST = """\
+import pytest
+from keras.src.backend import backend
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_trainable_backend: trainable backends only")
+    config.addinivalue_line("markers", "multi_device: several devices only")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "requires_trainable_backend" in item.keywords and backend() in ("numpy", "openvino"):
+            item.add_marker(pytest.mark.skip(reason="no trainer"))
+        if "multi_device" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="one device"))
+
+
+def skip_if_backend(given_backend, reason):
+    return pytest.mark.skipif(backend() == given_backend, reason=reason)
+"""
+#: Keras's tests of the modules the suite pins, relative to the installed ``keras`` package.
+KERAS_TESTS = ["src/initializers", "src/layers/normalization/batch_normalization_test.py",
+               "src/layers/regularization", "src/regularizers", "src/layers/core/dense_test.py"]
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    tail = (proc.stdout.strip().splitlines() or [""])[-1]
+    return time.perf_counter() - start, proc.returncode, tail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, help="also write the measurement as JSON here")
+    args = parser.parse_args()
+    import importlib.util
+
+    spec = importlib.util.find_spec("keras")
+    if spec is None or spec.origin is None:
+        print("speed-vs-keras-tests: keras is not installed", file=sys.stderr)
+        return 2
+    keras_dir = Path(spec.origin).parent
+    missing = [t for t in KERAS_TESTS if not (keras_dir / t).exists()]
+    if missing:
+        print(f"speed-vs-keras-tests: this keras has no {missing[0]} (its tests ship with the wheel from 3.0)",
+              file=sys.stderr)
+        return 2
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "CONFORMANCE_"))}
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        (scratch / "conftest.py").write_text(KERAS_CONFTEST)
+        (scratch / "pytest.ini").write_text("[pytest]\n")
+        keras_env = dict(base, KERAS_BACKEND="jax", PYTHONPATH=str(scratch))
+        # Keras's conftest stand-in as a plugin, no other conftest (this checkout's is above site-packages),
+        # and not this project's plugin or settings.
+        keras_cmd = [sys.executable, "-m", "pytest", *[str(keras_dir / t) for t in KERAS_TESTS], "-q",
+                     "-c", str(scratch / "pytest.ini"), "--rootdir", str(scratch), "--noconftest", "-p", "conftest",
+                     "-p", "no:keras_conformance", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"]
+        suite_env = dict(base, JAX_COMPILATION_CACHE_DIR=str(scratch / "jax-cache"))
+        suite_cmd = [sys.executable, "-m", "pytest", "tests/test_conformance.py", "--impl", "keras3:jax", "-q",
+                     "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"]
+        runs = {}
+        for name, cmd, env, cwd in [("keras_tests", keras_cmd, keras_env, scratch),
+                                    ("suite_cold", suite_cmd, suite_env, ROOT),
+                                    ("suite_warm", suite_cmd, suite_env, ROOT)]:
+            seconds, status, tail = timed(cmd, env, cwd)
+            runs[name] = {"seconds": round(seconds, 1), "exit_status": status, "summary": tail}
+            print(f"{name:12} {seconds:6.1f} s  (exit {status}: {tail})")
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "versions": {d: metadata.version(d) for d in ("keras", "jax", "jaxlib")},
+        "runs": runs,
+        "ratio_cold": round(runs["suite_cold"]["seconds"] / runs["keras_tests"]["seconds"], 3),
+        "ratio_warm": round(runs["suite_warm"]["seconds"] / runs["keras_tests"]["seconds"], 3),
+    }
+    print(f"suite / Keras's tests: {result['ratio_cold']:.2f} cold, {result['ratio_warm']:.2f} warm (target ≤ 0.33)")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    failed = [name for name, run in runs.items() if run["exit_status"] != 0]
+    if failed:
+        print(f"speed-vs-keras-tests: {', '.join(failed)} did not complete; the times do not compare", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
