@@ -2,7 +2,8 @@
 # The GPU checks as one script, for a machine with an NVIDIA GPU and CUDA builds of JAX and
 # PyTorch but no network (wheels of Keras and what it needs beyond them may be carried in .whl/):
 #   1. the conformance suite on keras3:jax and keras3:torch, on the GPU;
-#   2. the benchmark group on each, as pytest-benchmark JSON.
+#   2. the benchmark group on each, as pytest-benchmark JSON;
+#   3. the accuracy table of the dtype axis from the suite JSON (accuracy.md).
 # Every run pins float32 matmuls (TF32 off), as the suite does everywhere.
 # Everything lands in $OUT (default gpu-results/): log.txt, suite-*.json, bench-*.json.
 # Turn the benchmark JSON into a table and plots anywhere: keras-conformance bench-report OUT/bench-*.json
@@ -38,7 +39,9 @@ bench() {  # bench IMPL SECONDS
     echo "== benchmarks $1: exit $?"
 }
 # Time limits (seconds) sized so that the whole script ends within 10 minutes.
-suite torch keras3:torch 100
-suite jax keras3:jax 150
+suite torch keras3:torch 120
+suite jax keras3:jax 200  # the dtype axis: about 80 s from a cold compile cache on a CPU
 bench keras3:torch 100
 bench keras3:jax 150
+# The dtype axis's measured errors on the GPU, as the README's accuracy table
+python3 scripts/accuracy-table.py "$OUT"/suite-*.json > "$OUT/accuracy.md" 2>/dev/null || echo "no accuracy table (a suite run left no JSON)"
