@@ -30,10 +30,16 @@ def main(paths: list[str]) -> int:
     table: dict[str, dict[str, str]] = {}
     impls: list[str] = []
     for path in paths:
-        data = json.loads(Path(path).read_text())
+        try:
+            data = json.loads(Path(path).read_text())
+            results = list(data["results"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"accuracy-table: {path} is not a readable conformance JSON report ({type(exc).__name__})",
+                  file=sys.stderr)
+            return 2
         impl = data.get("impl", path)
         impls.append(impl)
-        for result in data.get("results", []):
+        for result in results:
             if not ROWS.fullmatch(result["id"]):
                 continue
             error = measured(result)

@@ -69,6 +69,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="also write the measurement as JSON here")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from conformance.files import write_atomic
+
+    if args.out and not args.out.parent.is_dir():
+        parser.error(f"--out {args.out}: no directory {args.out.parent}")
     import importlib.util
 
     spec = importlib.util.find_spec("keras")
@@ -112,7 +117,11 @@ def main() -> int:
     }
     print(f"suite / Keras's tests: {result['ratio_cold']:.2f} cold, {result['ratio_warm']:.2f} warm (target ≤ 0.33)")
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        try:
+            write_atomic(args.out, json.dumps(result, indent=2) + "\n")
+        except OSError as exc:
+            print(f"speed-vs-keras-tests: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+            return 2
     failed = [name for name, run in runs.items() if run["exit_status"] != 0]
     if failed:
         print(f"speed-vs-keras-tests: {', '.join(failed)} did not complete; the times do not compare", file=sys.stderr)

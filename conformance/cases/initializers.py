@@ -322,9 +322,10 @@ def policy_axis(k, checks, policy):
     checks.true("output", error <= DENSE_BUDGET,
                 f"within {DENSE_BUDGET:g} eps of {p.compute} of x·W + b on the cast inputs and weights (measured {error:.3g})")
     initializer = k.keras.initializers.GlorotUniform(seed=3)
+    drawn = initializer(GLOROT_SHAPE, dtype=p.compute)
     checks.equal("initializer's dtypes", [p.variable, p.compute],
-                 [k.dtype_name(initializer(GLOROT_SHAPE, dtype=d)) for d in (p.variable, p.compute)])
-    values = k.values(initializer(GLOROT_SHAPE, dtype=p.compute))
+                 [k.dtype_name(initializer(GLOROT_SHAPE, dtype=p.variable)), k.dtype_name(drawn)])
+    values = k.values(drawn)
     dist = oracles.variance_scaling_distribution(GLOROT_SHAPE, 1.0, "fan_avg", "uniform")
     limit = round_to(dist.support()[1], p.compute)
     checks.true("within the rounded limit", bool(np.max(np.abs(values)) <= limit), f"every |value| <= {float(limit):.6g}")

@@ -14,6 +14,7 @@ import numpy as np
 from conformance import oracles
 from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import penalty_values, random_weights, set_weights
+from conformance.checks import error_text
 from conformance.precision import POLICIES, bucket, error_in_eps, round_to
 
 TOPIC = "regularizer"
@@ -262,7 +263,7 @@ def policy_axis(k, checks, policy):
     try:
         loss = float(np.ravel(model.evaluate(x, y, batch_size=8, verbose=0))[0])
     except Exception as exc:
-        loss = f"raises {checks_error(exc)}"
+        loss = f"raises {error_text(exc)}"
     xc = round_to(x, p.compute)
     outputs = round_to(oracles.dense(xc, round_to(kernel, p.compute), round_to(bias, p.compute)), p.compute)
     expected = oracles.mean_squared_error(outputs, y) + sum(penalties)
@@ -270,12 +271,6 @@ def policy_axis(k, checks, policy):
     error = error_in_eps(loss, expected, dtype) if isinstance(loss, float) else float("inf")
     checks.record("evaluated loss", expected, loss, error <= EVALUATE_BUDGET,
                   f"within {EVALUATE_BUDGET:g} eps of {dtype} of mse + penalties ({bucket(error)})")
-
-
-def checks_error(exc: BaseException) -> str:
-    from conformance.checks import error_text
-
-    return error_text(exc)
 
 
 #: Weights of 300: float16 holds them and 0.01·Σw² = 3 600, but not their squares (9·10⁴ > 65 504).
