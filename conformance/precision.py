@@ -9,7 +9,9 @@ the cases set it: per layer, so no case changes global state another case sees.
 Errors are measured against float64 oracles in units of the compute dtype's machine epsilon, ``eps``
 (the distance from 1 to the next representable number: 2⁻¹⁰ for float16, 2⁻⁷ for bfloat16, 2⁻²³ for
 float32), normwise: ``max|observed − expected| / max|expected| / eps``.  Rounding a result to its
-dtype alone costs up to half an eps.
+dtype alone costs up to half an eps.  A result computed in float32 and rounded once to a 16-bit dtype
+is measured against each output instead (:func:`rounded_error_in_eps`), so that computing it in the
+16-bit dtype itself shows even where the output is small beside the terms it comes from.
 """
 
 from __future__ import annotations
@@ -90,6 +92,29 @@ def error_in_eps(observed, expected, dtype: str, scale: float | None = None) -> 
         return math.inf
     scale = scale or float(np.max(np.abs(e), initial=0.0)) or 1.0
     return float(np.max(np.abs(o - e), initial=0.0)) / scale / eps(dtype)
+
+
+#: The float32 arithmetic a 16-bit result may carry before its final rounding: 16 eps of float32,
+#: relative to the size of the terms (what a float32 computation is allowed).
+ARITHMETIC_EPS = 16.0
+
+
+def rounded_error_in_eps(observed, expected, dtype: str, scale: float | None = None) -> float:
+    """The error of a result computed in float32 and rounded once to the 16-bit ``dtype``, in eps of ``dtype``
+    relative to each output: ``max |observed − expected| / max(|expected|, floor) / eps(dtype)``.
+
+    ``floor = ARITHMETIC_EPS · eps(float32) · scale / eps(dtype)`` is the output size below which float32
+    arithmetic within ``ARITHMETIC_EPS`` eps of the terms (``scale``, default ``max|expected|``) may exceed
+    one eps of ``dtype``.  A correct result is within half an eps (its rounding) plus one (the arithmetic):
+    1.5.  Arithmetic in ``dtype`` itself errs by about ``eps(dtype)·scale``: ``scale/|expected|`` eps here.
+    inf where anything observed is not finite or the shapes differ.
+    """
+    o, e = np.asarray(observed, np.float64), np.asarray(expected, np.float64)
+    if o.shape != e.shape or not np.isfinite(o).all():
+        return math.inf
+    scale = scale or float(np.max(np.abs(e), initial=0.0)) or 1.0
+    floor = ARITHMETIC_EPS * eps("float32") * scale / eps(dtype)
+    return float(np.max(np.abs(o - e) / np.maximum(np.abs(e), floor), initial=0.0)) / eps(dtype)
 
 
 def bucket(error: float) -> str:

@@ -4,8 +4,9 @@
 
     python scripts/accuracy-table.py conformance-report/*.json
 
-Each cell is the largest normwise error a case measured (its ``... error in eps of DTYPE`` notes), in
-eps of the compute dtype, for the BatchNormalization, Dense and regulariser cases of the dtype axis.
+Each cell is the largest error a case measured (its ``... error in eps of DTYPE`` notes), in eps of the
+compute dtype (normwise; for BatchNormalization in 16 bits, per output: precision.rounded_error_in_eps),
+for the BatchNormalization, Dense and regulariser cases of the dtype axis.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@
 # Everything lands in $OUT (default gpu-results/), eight files at most: log.txt, suite-*.json,
 # draft-*.toml (a skeleton record for each unexpected result, device-scoped), accuracy.md, bench-*.json.
 # Turn the benchmark JSON into a table and plots anywhere: keras-conformance bench-report OUT/bench-*.json
-# QUICK=1 runs a few cases and benchmarks only, to try the script.
+# QUICK=1 runs a few cases and benchmarks only, to try the script; BENCH_K=EXPR selects benchmarks (pytest -k),
+# BENCH_IMPLS="keras3:jax" the implementations benchmarked.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-results}
@@ -22,6 +23,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEN
 plugin=(-p conformance.plugin)  # the pytest plugin, unless keras-conformance is installed and brings it
 python3 -c "import importlib.metadata as m, sys; sys.exit(any(e.value == 'conformance.plugin' for e in m.entry_points(group='pytest11')))" || plugin=()
 if [ "${QUICK:-0}" = 1 ]; then cases=(-k "notebook-init or dropout-rate-0.1"); benches=(-k "matmul or medium-eager"); else cases=(); benches=(); fi
+[ -n "${BENCH_K:-}" ] && benches=(-k "$BENCH_K")  # BENCH_K="matmul or stack": some benchmarks only
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || echo "no nvidia-smi"
 KERAS_BACKEND=jax python3 -c "import sys, jax, torch, keras, numpy; print(sys.version.split()[0], 'jax', jax.__version__, jax.devices(), 'torch', torch.__version__, torch.version.cuda, torch.cuda.is_available(), 'keras', keras.__version__, 'numpy', numpy.__version__)"
 # SIGINT at the time limit: pytest then reports what ran and writes FILE.partial
@@ -44,8 +46,7 @@ bench() {  # bench IMPL SECONDS
 # since an interrupted benchmark run still writes the JSON of what it measured.
 suite torch keras3:torch 120
 suite jax keras3:jax 240  # the dtype axis: about 80 s from a cold compile cache on a CPU
-bench keras3:torch 60
-bench keras3:jax 90
+for impl in ${BENCH_IMPLS:-keras3:torch keras3:jax}; do bench "$impl" 75; done
 # The dtype axis's measured errors on the GPU, as the README's accuracy table
 if python3 scripts/accuracy-table.py "$OUT"/suite-*.json > "$OUT/accuracy.tmp"; then mv "$OUT/accuracy.tmp" "$OUT/accuracy.md"
 else rm -f "$OUT/accuracy.tmp"; echo "no accuracy table (a suite run left no JSON)"; fi

@@ -19,6 +19,7 @@ from conformance.precision import (
     policy_needs,
     round_to,
     rounded_cdf,
+    rounded_error_in_eps,
 )
 
 
@@ -41,6 +42,29 @@ def test_error_in_eps_is_normwise_and_relative_to_the_scale_given():
     assert error_in_eps([1 + 2**-23], [1.0], "float32") == pytest.approx(1.0)
     assert error_in_eps([2.0 + 2**-22], [2.0], "float32", scale=1.0) == pytest.approx(2.0)
     assert math.isinf(error_in_eps([np.nan], [1.0], "float32")) and math.isinf(error_in_eps([1, 2], [1], "float32"))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_float32_result_rounded_once_is_within_budget_and_one_computed_in_16_bits_is_not(dtype):
+    """BatchNormalization's normalisation of inputs 10⁴ + 100·N(0, 1): terms of about 10², outputs of about 1."""
+    x = round_to(1e4 + 100 * np.random.default_rng(0).normal(size=4096), dtype)
+    expected = (x - x.mean()) / x.std()
+    scale = float(np.max((np.abs(x) + abs(x.mean())) / x.std()))
+    in_float32 = (x.astype(np.float32) - np.float32(x.mean())) / np.float32(x.std())
+    assert rounded_error_in_eps(round_to(in_float32, dtype), expected, dtype, scale) <= 0.5 + 1e-3
+    mean_in_16_bits = round_to(np.mean(x), dtype)  # the mean itself rounded to the 16-bit dtype: half a step off
+    in_16_bits = round_to((x - mean_in_16_bits) / x.std(), dtype)
+    assert mean_in_16_bits != x.mean() and rounded_error_in_eps(in_16_bits, expected, dtype, scale) > 1.5
+    # the normwise measure relative to the terms would not see it
+    assert error_in_eps(in_16_bits, expected, dtype, scale) < 1.5
+
+
+def test_outputs_far_below_the_terms_are_measured_against_the_float32_arithmetic_floor():
+    # an output of 1e-6 from terms of 1: float32 arithmetic errs by up to 16·2⁻²³ there, beyond an eps of
+    # float16 of the output, so it is measured relative to the floor 16·2⁻²³/2⁻¹⁰ = 2⁻⁹ instead
+    assert rounded_error_in_eps([1e-6 + 8 * 2**-23], [1e-6], "float16", scale=1.0) == pytest.approx(0.5, rel=1e-3)
+    assert rounded_error_in_eps([1.0 + 2**-11], [1.0], "float16") == pytest.approx(0.5)
+    assert math.isinf(rounded_error_in_eps([np.inf], [1.0], "float16"))
 
 
 def test_buckets_are_powers_of_two_above_the_error():
