@@ -230,6 +230,9 @@ PENALTY_BUDGET = 8.0
 #: The evaluated loss (mse + penalties) in eps of the compute dtype where it is 16 bits (the outputs are
 #: rounded to it), else of float32, the documented dtype of losses (keras.losses.Loss: floatx()): 16.
 EVALUATE_BUDGET = 16.0
+#: The dtype of a loss: keras.losses.Loss computes in floatx() unless told otherwise (float32), and the
+#: mixed-precision guides keep the loss in float32; a training step adds the penalties to it.
+LOSS_DTYPE = "float32"
 
 
 def penalty_dtypes_and_values(k, checks, layer, expected: list[float], dtype: str) -> None:
@@ -246,7 +249,7 @@ def penalty_dtypes_and_values(k, checks, layer, expected: list[float], dtype: st
 @policy_family("regularizer-policy-{policy}",
         lambda policy: f"under dtype='{policy}', a Dense's L2 kernel and L1 bias penalties are "
         f"{POLICIES[policy].variable} (its variables' dtype) and equal the oracle on the stored weights; evaluate "
-        "reports mse + penalties")
+        "reports mse + penalties; the summed training loss (compute_loss) is float32, the dtype of losses")
 def policy_axis(k, checks, policy):
     p = POLICIES[policy]
     keras = k.keras
@@ -260,6 +263,12 @@ def policy_axis(k, checks, policy):
     penalties = [oracles.l2_penalty(kernel, 0.05), oracles.l1_penalty(bias, 0.05)]
     penalty_dtypes_and_values(k, checks, layer, penalties, p.variable)
     model.compile(loss="mse")
+    try:  # the data loss plus every penalty, as a training step sums them (the same keywords in Keras 2 and 3)
+        xt, yt = k.tensor(x), k.tensor(y)
+        total = k.dtype_name(model.compute_loss(x=xt, y=yt, y_pred=model(xt)))
+    except Exception as exc:
+        total = f"raises {error_text(exc)}"
+    checks.equal("summed training loss dtype", LOSS_DTYPE, total)
     try:
         loss = float(np.ravel(model.evaluate(x, y, batch_size=8, verbose=0))[0])
     except Exception as exc:
