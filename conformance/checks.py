@@ -198,9 +198,9 @@ class Checks:
         the probabilities of ``round(X)`` (``conformance.precision.rounded_cdf``); a draw that is not a
         value of the dtype fails it.  Fails with probability ``alpha`` when the draws follow ``dist``.
         """
-        from conformance.precision import DTYPES, rounded_cdf
+        from conformance.precision import is_half, rounded_cdf
 
-        if DTYPES[dtype].itemsize > 2:
+        if not is_half(dtype):
             return self.ks_test(name, samples, dist, alpha=alpha, target=target, key=key)
         samples = np.asarray(samples, dtype=np.float64).ravel()
         grid, cdf = rounded_cdf(dist.cdf, dtype)

@@ -28,6 +28,11 @@ DTYPES = {"float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat
           "float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
 
+def is_half(dtype: str) -> bool:
+    """Whether ``dtype`` is one of the 16-bit floating-point dtypes (float16, bfloat16)."""
+    return DTYPES[dtype].itemsize == 2
+
+
 @dataclass(frozen=True)
 class Policy:
     """A dtype policy: its name, the dtype of its variables, the dtype of its computations."""
@@ -44,7 +49,7 @@ class Policy:
     @property
     def half(self) -> bool:
         """Whether it computes in 16 bits."""
-        return self.compute in ("float16", "bfloat16")
+        return is_half(self.compute)
 
 
 #: The policies of the dtype axis, in the order cases list them.
@@ -130,7 +135,7 @@ def bucket(error: float) -> str:
 @functools.cache
 def grid(dtype: str) -> np.ndarray:
     """Every finite value of a 16-bit ``dtype``, ascending, as float64 (one of each zero)."""
-    if DTYPES[dtype].itemsize != 2:
+    if not is_half(dtype):
         raise ValueError(f"{dtype} is not a 16-bit dtype")
     with np.errstate(invalid="ignore"):  # the NaN patterns
         values = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(DTYPES[dtype]).astype(np.float64)

@@ -15,10 +15,10 @@ from conformance import oracles
 from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import param_split, set_weights
 from conformance.precision import (
-    DTYPES,
     POLICIES,
     bucket,
     error_in_eps,
+    is_half,
     max_finite,
     policy_needs,
     policy_params,
@@ -302,7 +302,7 @@ def batchnorm_error(observed, expected, dtype, scale=None) -> float:
     """The error of BatchNormalization's result in eps of ``dtype``: in 16 bits, of a float32 result rounded
     once, relative to each output; otherwise normwise, relative to ``scale`` (default: the largest expected
     value)."""
-    measure = rounded_error_in_eps if DTYPES[dtype].itemsize == 2 else error_in_eps
+    measure = rounded_error_in_eps if is_half(dtype) else error_in_eps
     return measure(observed, expected, dtype, scale)
 
 
@@ -311,7 +311,7 @@ def within_budget(checks, name, expected, observed, dtype, budget, *, scale=None
     error = batchnorm_error(observed, expected, dtype, scale)
     checks.note(f"{name}: error in eps of {dtype}", error)
     return checks.record(name, f"within {budget:g} eps of {dtype}", f"{bucket(error)} of {dtype}", error <= budget,
-                         f"{'error per output' if DTYPES[dtype].itemsize == 2 else 'normwise error'} {error:.3g} eps "
+                         f"{'error per output' if is_half(dtype) else 'normwise error'} {error:.3g} eps "
                          f"of {dtype} against the float64 oracle, budget {budget:g}",
                          key=key)
 
