@@ -28,11 +28,15 @@ Every kind may be scoped::
     only = ["keras3:numpy"]                         # IDs or variants it applies to
     versions = ">=3.1,<3.15"                        # the Keras versions it applies to (PEP 440)
     devices = ["gpu"]                               # the kinds of device it applies to (DEVICE_KINDS)
+    framework = "jax>=0.4.21,<0.4.24"               # the versions of the backend framework it applies to
 
 A string ``observed`` may contain ``*`` wildcards (error messages).  The
 Keras version ``versions`` is matched against is that of the variant under
 test: ``keras`` for Keras 3, ``tf_keras``, or TensorFlow's for ``tensorflow.keras``.
-``devices`` scopes an entry to the kind of device the backend runs on.
+``devices`` scopes an entry to the kind of device the backend runs on, and
+``framework`` to versions of the framework it runs on (one of FRAMEWORKS,
+as the run's header reports it), for what a framework release does whatever
+the Keras on top of it.
 
 Records are strict: a divergence whose check now passes or gives something
 else than ``observed``, or a tolerance whose check now passes at the case's
@@ -48,8 +52,9 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from conformance import FIXTURES
@@ -65,10 +70,12 @@ REQUIRED = {
     "tolerance": ("case", "check", "rtol", "reason", "evidence"),
 }
 OPTIONAL = {"divergence": (), "skip": (), "tolerance": ("atol",)}
-SCOPE = ("only", "versions", "devices")
+SCOPE = ("only", "versions", "devices", "framework")
 KINDS = tuple(REQUIRED)
 #: cpu-bf16: a CPU on which the backend computes in bfloat16 unless told otherwise (OpenVINO on AMX/AVX512-BF16).
 DEVICE_KINDS = ("cpu", "cpu-bf16", "gpu", "tpu")
+#: The frameworks a ``framework`` scope may name: the backends, by the name a run's header gives their version.
+FRAMEWORKS = ("jax", "tensorflow", "torch", "openvino", "numpy")
 
 
 class ExpectationsError(FixtureError):
@@ -92,14 +99,23 @@ class Record:
     only: tuple[str, ...] = ()
     versions: str = ""  # a PEP 440 specifier on the Keras version; empty: every version
     devices: tuple[str, ...] = ()  # kinds of device (cpu, gpu, tpu); empty: every device
+    framework: str = ""  # a requirement on the framework's version ("jax>=0.4.21,<0.4.24"); empty: any
     line: int = 0  # where the record starts in its file
 
     def applies_to(self, impl_id: str, variant: str, keras_version: str | None = None,
-                   device_kind: str | None = None) -> bool:
+                   device_kind: str | None = None, frameworks: Mapping[str, Any] | None = None) -> bool:
+        """Whether the record applies to this implementation, Keras variant and version, kind of device and
+        framework versions (``frameworks``: name to version, as a run's header has them); what is not
+        known (None) does not narrow it."""
         if self.only and impl_id not in self.only and variant not in self.only:
             return False
         if self.devices and device_kind is not None and device_kind not in self.devices:
             return False
+        if self.framework and frameworks is not None:
+            required = Requirement(self.framework)
+            installed = frameworks.get(required.name)
+            if installed and not required.specifier.contains(str(installed), prereleases=True):
+                return False
         if self.versions and keras_version is not None:
             return SpecifierSet(self.versions).contains(keras_version, prereleases=True)
         return True
@@ -129,6 +145,18 @@ def _record_lines(path: Path) -> dict[str, list[int]]:
         if m and m.group(1) in lines:
             lines[m.group(1)].append(n)
     return lines
+
+
+def _check_framework(value: Any, where: str) -> None:
+    """A ``framework`` scope names one of FRAMEWORKS with a version specifier, else ExpectationsError."""
+    try:
+        required = Requirement(str(value))
+    except InvalidRequirement:
+        required = None
+    if required is None or required.name not in FRAMEWORKS or not str(required.specifier) \
+            or required.extras or required.marker or required.url:
+        raise ExpectationsError(f"{where}: framework {value!r} is not a framework and its versions such as "
+                                f"'jax>=0.4.21,<0.4.24' (frameworks: {', '.join(FRAMEWORKS)})")
 
 
 def load_file(path: Path, family: str) -> list[Record]:
@@ -163,6 +191,8 @@ def load_file(path: Path, family: str) -> list[Record]:
             if unknown_devices:
                 raise ExpectationsError(f"{where}: devices {sorted(unknown_devices)} unknown; "
                                         f"use {', '.join(DEVICE_KINDS)}")
+            if "framework" in entry:
+                _check_framework(entry["framework"], where)
             try:
                 SpecifierSet(entry.get("versions", ""))
             except (InvalidSpecifier, TypeError):
@@ -173,7 +203,8 @@ def load_file(path: Path, family: str) -> list[Record]:
                 rtol=float(entry.get("rtol", 0.0)), atol=float(entry.get("atol", 0.0)),
                 reason=" ".join(str(entry["reason"]).split()), evidence=" ".join(str(entry["evidence"]).split()),
                 family=family, file=path.name, only=tuple(entry.get("only", ())),
-                versions=entry.get("versions", ""), devices=tuple(entry.get("devices", ())), line=line,
+                versions=entry.get("versions", ""), devices=tuple(entry.get("devices", ())),
+                framework=entry.get("framework", ""), line=line,
             ))
     return sorted(entries, key=lambda r: r.line)
 
@@ -278,10 +309,12 @@ def judge(checks: list[Check], records: list[Record]) -> Verdict:
     return Verdict("divergence" if held else "pass", [], held, loosened)
 
 
-def unmatched(records: Iterable[Record], ran: Iterable[tuple[str, str, str, str | None, str | None]]) -> list[Record]:
+def unmatched(records: Iterable[Record], ran: Iterable[tuple[str, str, str, str | None, str | None]],
+              frameworks: Mapping[str, Any] | None = None) -> list[Record]:
     """The records that applied to nothing a run did, among those whose case and family it ran.
 
-    ``ran``: (case ID, implementation ID, variant, Keras version, device kind) for each case run.
+    ``ran``: (case ID, implementation ID, variant, Keras version, device kind) for each case run;
+    ``frameworks``: the run's framework versions.
     A record for a case the run did not select, or for an implementation it did not run (family,
     ``only``), is not listed: only a run of the record's implementation that did not use it, for its
     version or device, makes it look stale.
@@ -291,7 +324,7 @@ def unmatched(records: Iterable[Record], ran: Iterable[tuple[str, str, str, str 
     for r in records:
         relevant = [x for x in runs if x[0] == r.case and x[1].split(":")[0] == r.family
                     and (not r.only or x[1] in r.only or x[2] in r.only)]
-        if relevant and not any(r.applies_to(impl, variant, version, device)
+        if relevant and not any(r.applies_to(impl, variant, version, device, frameworks)
                                 for _, impl, variant, version, device in relevant):
             out.append(r)
     return out

@@ -311,7 +311,7 @@ def recorded(env: dict[str, Any], case_id: str) -> list[Any]:
     family = impl.split(":")[0]
     kind = device_kind_of(str(env.get("device", ""))) or None
     return [e for e in shipped_expectations() if e.family == family and e.case == case_id
-            and e.applies_to(impl, variant, version or None, kind)]
+            and e.applies_to(impl, variant, version or None, kind, env)]
 
 
 def _label(env: dict[str, Any]) -> str:

@@ -425,24 +425,25 @@ def records_matching_no_stack(history: Path, stacks: list[Stack]) -> list[Any]:
     on the CPU (records for another implementation or device are not judged)."""
     from conformance import expectations
 
-    ran = []  # (implementation, variant, Keras version) of each recorded stack
+    ran = []  # (implementation, variant, Keras version, environment) of each recorded stack
     for stack in stacks:
         fp = recorded(history, stack)
         if fp is not None:
             version, _, variant = str(fp["environment"].get("keras", "")).partition(" ")
-            ran.append((stack.impl, variant.strip("()") or "keras", version or str(stack.version)))
+            ran.append((stack.impl, variant.strip("()") or "keras", version or str(stack.version),
+                        fp["environment"]))
     if not ran:
         return []
-    impls_run = {impl for impl, _, _ in ran}
+    impls_run = {impl for impl, _, _, _ in ran}
     out = []
     for r in expectations.load_all():
         mine = [impl for impl in impls_run if impl.split(":")[0] == r.family]
         if not mine or (r.only and not any(impl in r.only for impl in mine)
-                        and not any(variant in r.only for _, variant, _ in ran)):
+                        and not any(variant in r.only for _, variant, _, _ in ran)):
             continue
         if r.devices and "cpu" not in r.devices:
             continue
-        if not any(r.applies_to(impl, variant, version, "cpu") for impl, variant, version in ran):
+        if not any(r.applies_to(impl, variant, version, "cpu", env) for impl, variant, version, env in ran):
             out.append(r)
     return out
 

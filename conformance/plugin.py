@@ -86,13 +86,19 @@ class ConformanceState:
     def device_kind(self) -> str:
         return self.adapter.device_kind()
 
+    @functools.cached_property
+    def frameworks(self) -> dict[str, str | None]:
+        """The version of the framework under test, by name: what a record's ``framework`` scope reads."""
+        return self.adapter.framework_versions()
+
     def records_for(self, case_id: str) -> list[expectations.Record]:
         """The expectation records (divergence, skip, tolerance) that apply to ``case_id`` here."""
         adapter = self.adapter
         return [
             d for d in self.records
             if d.family == self.spec.family and d.case == case_id
-            and d.applies_to(adapter.id, adapter.variant, adapter.keras_version, self.device_kind)
+            and d.applies_to(adapter.id, adapter.variant, adapter.keras_version, self.device_kind,
+                             self.frameworks)
         ]
 
     def unmatched_records(self) -> list[expectations.Record]:
@@ -100,7 +106,7 @@ class ConformanceState:
         adapter = self.adapter
         ran = [(r["id"], adapter.id, adapter.variant, adapter.keras_version, self.device_kind)
                for r in self.results.values()]
-        return expectations.unmatched(self.records, ran)
+        return expectations.unmatched(self.records, ran, self.frameworks)
 
 
 STATE = pytest.StashKey["ConformanceState"]()

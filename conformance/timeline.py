@@ -214,7 +214,7 @@ def applies(record: Any, stack: dict[str, Any]) -> bool:
     if record.family != impl.split(":")[0]:
         return False
     variant = (stack["environment"].get("keras", "") or "").partition(" ")[2].strip("()").split(",")[0] or "keras"
-    return record.applies_to(impl, variant, str(version_of(stack)), "cpu")
+    return record.applies_to(impl, variant, str(version_of(stack)), "cpu", stack["environment"])
 
 
 def version_of(stack: dict[str, Any]) -> Version:

@@ -55,6 +55,9 @@ def test_load_skip_and_tolerance_records(tmp_path):
     ("[something]\n", "unknown top-level"),
     (ENTRY + 'versions = "3.14+"\n', "not a version specifier"),
     (ENTRY + 'devices = ["cuda"]\n', "devices \\['cuda'\\] unknown"),
+    (ENTRY + 'framework = "mxnet>=1"\n', "framework 'mxnet>=1' is not a framework"),
+    (ENTRY + 'framework = "jax"\n', "framework 'jax' is not a framework and its versions"),
+    (ENTRY + 'framework = "jax 0.4"\n', "framework 'jax 0.4' is not"),
     (ENTRY.replace("summary-totals", "summary totals"), "not a check key such as 'summary-totals'"),
     ('[[skip]]\ncase = "a"\ncheck = "b"\nreason = "r"\nevidence = "e"\n', "unknown key\\(s\\) \\['check'\\] for a skip"),
     ('[[tolerance]]\ncase = "a"\ncheck = "b"\nreason = "r"\nevidence = "e"\n', "missing rtol"),
@@ -90,6 +93,18 @@ def test_devices_scope_a_divergence_to_a_kind_of_device(tmp_path):
     [d] = expectations.load_all(tmp_path)
     assert d.applies_to("keras3:torch", "keras", "3.15.1", "gpu")
     assert not d.applies_to("keras3:torch", "keras", "3.15.1", "cpu")
+
+
+@pytest.mark.parametrize("frameworks, applies", [
+    ({"jax": "0.4.21"}, True), ({"jax": "0.4.23"}, True), ({"jax": "0.4.24"}, False), ({"jax": "0.4.20"}, False),
+    ({"jax": None}, True), (None, True), ({"torch": "2.1.0"}, True),
+])
+def test_framework_scopes_a_record_to_framework_versions(tmp_path, frameworks, applies):
+    """A framework release's behaviour, whatever the Keras above it: unknown versions do not narrow it."""
+    (tmp_path / "keras3.toml").write_text(ENTRY + 'framework = "jax>=0.4.21,<0.4.24"\n')
+    [d] = expectations.load_all(tmp_path)
+    assert d.applies_to("keras3:jax", "keras", "3.0.2", "cpu", frameworks) is applies
+    assert d.to_json()["framework"] == "jax>=0.4.21,<0.4.24"
 
 
 def test_validate_rejects_unknown_case_and_impl(tmp_path):
