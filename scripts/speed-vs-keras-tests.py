@@ -4,7 +4,10 @@ measured back to back on this machine.
 
     python scripts/speed-vs-keras-tests.py [--out FILE.json]
 
-Runs, one after another and each serially (no xdist):
+First imports and collects both, untimed, with Python's bytecode cache on (in a scratch directory), so
+that neither measurement pays for compiling Python sources: as after ``pip install``, which compiles
+them, and whatever ``PYTHONDONTWRITEBYTECODE`` says.  Then runs, one after another and each serially
+(no xdist):
 
 1. Keras's unit tests of initializers, BatchNormalization, the regularisation layers, the regularisers
    and Dense, as installed with Keras (``keras/src/...``), on JAX;
@@ -98,8 +101,22 @@ def main() -> int:
                      "-c", str(scratch / "pytest.ini"), "--rootdir", str(scratch), "--noconftest", "-p", "conftest",
                      "-p", "no:keras_conformance", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"]
         suite_env = dict(base, JAX_COMPILATION_CACHE_DIR=str(scratch / "jax-cache"))
+        # Python's bytecode, compiled once for both (collection imports everything either run imports).
+        for env in (keras_env, suite_env):
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
         suite_cmd = [sys.executable, "-m", "pytest", "tests/test_conformance.py", "--impl", "keras3:jax", "-q",
                      "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"]
+        # keras.utils.set_random_seed imports TensorFlow where it is installed, which collecting does not.
+        seed_cmd = [sys.executable, "-c", "import keras; keras.utils.set_random_seed(0)"]
+        for cmd, env, cwd in [([*keras_cmd, "--collect-only"], keras_env, scratch), (seed_cmd, keras_env, scratch),
+                              ([*suite_cmd, "--collect-only"], suite_env, ROOT)]:
+            timed(cmd, env, cwd)
+        compiled = sum(1 for _ in (scratch / "jax-cache").rglob("*")) if (scratch / "jax-cache").exists() else 0
+        if compiled:
+            print(f"speed-vs-keras-tests: collecting compiled {compiled} JAX programs; the cold run would not be cold",
+                  file=sys.stderr)
+            return 2
         runs = {}
         for name, cmd, env, cwd in [("keras_tests", keras_cmd, keras_env, scratch),
                                     ("suite_cold", suite_cmd, suite_env, ROOT),
@@ -111,6 +128,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "versions": {d: metadata.version(d) for d in ("keras", "jax", "jaxlib")},
+        "python_bytecode": "compiled before the runs (as pip installs packages)",
         "runs": runs,
         "ratio_cold": round(runs["suite_cold"]["seconds"] / runs["keras_tests"]["seconds"], 3),
         "ratio_warm": round(runs["suite_warm"]["seconds"] / runs["keras_tests"]["seconds"], 3),
