@@ -88,8 +88,9 @@ class ConformanceState:
 
     @functools.cached_property
     def frameworks(self) -> dict[str, str | None]:
-        """The version of the framework under test, by name: what a record's ``framework`` scope reads."""
-        return self.adapter.framework_versions()
+        """The versions under test, by name, as the header reports them: what a record's ``framework`` scope
+        reads (as it reads a recorded stack's environment)."""
+        return self.adapter.versions()
 
     def records_for(self, case_id: str) -> list[expectations.Record]:
         """The expectation records (divergence, skip, tolerance) that apply to ``case_id`` here."""

@@ -116,7 +116,7 @@ def main() -> int:
         if compiled:
             print(f"speed-vs-keras-tests: collecting compiled {compiled} JAX programs; the cold run would not be cold",
                   file=sys.stderr)
-            return 2
+            return 1
         runs = {}
         for name, cmd, env, cwd in [("keras_tests", keras_cmd, keras_env, scratch),
                                     ("suite_cold", suite_cmd, suite_env, ROOT),

@@ -274,10 +274,6 @@ class Adapter:
             "python": platform.python_version(),
         }
 
-    def framework_versions(self) -> dict[str, str | None]:
-        """The backend framework's version by its name (``{"jax": "0.4.21"}``), as ``versions`` reports it."""
-        return {self.backend: module_version(self.backend)}
-
     def device(self) -> str:
         """Where the layers run: 'cpu', or the accelerator the backend picked (informational: never fails)."""
         try:
