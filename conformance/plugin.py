@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -332,20 +333,27 @@ class ResultCollector:
                                             f"{summary}")
             for r in sorted(results, key=lambda r: r["id"]) if self.config.get_verbosity() >= 0 else ():
                 for d in r["divergences"]:
-                    terminalreporter.write_line(f"divergence {r['id']} [{d['check']}]: {d['reason']}")
+                    self.write_wrapped(terminalreporter, f"divergence {r['id']} [{d['check']}]: {d['reason']}")
                 for d in r.get("tolerances", []):
-                    terminalreporter.write_line(f"tolerance {r['id']} [{d['check']}] rtol={d['rtol']:g}, "
-                                                f"atol={d['atol']:g}: {d['reason']}")
+                    self.write_wrapped(terminalreporter, f"tolerance {r['id']} [{d['check']}] rtol={d['rtol']:g}, "
+                                                         f"atol={d['atol']:g}: {d['reason']}")
             stale = self.state.unmatched_records() if not reason else []
             if stale:
                 verbose = self.config.get_verbosity() >= 1
-                terminalreporter.write_line(
+                self.write_wrapped(
+                    terminalreporter,
                     f"keras-conformance: {reports.plural(len(stale), 'expectation record')} for these cases matched "
                     "nothing here (another Keras version or device" + ("):" if verbose else "; -v lists them)"))
                 for d in stale if verbose else ():
                     terminalreporter.write_line(f"  {d.where()}")
         if reason:
-            terminalreporter.write_line(f"keras-conformance: INCOMPLETE: {reason}", red=True, bold=True)
+            self.write_wrapped(terminalreporter, f"keras-conformance: INCOMPLETE: {reason}", red=True, bold=True)
+
+    def write_wrapped(self, terminalreporter, text: str, **markup) -> None:
+        """``text`` wrapped to the terminal's width, its continuation lines indented."""
+        width = max(40, self.config.get_terminal_writer().fullwidth - 1)
+        for line in textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) or [""]:
+            terminalreporter.write_line(line, **markup)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
