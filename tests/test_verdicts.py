@@ -328,3 +328,17 @@ def test_jax_compilation_cache_is_on_only_where_cached_programs_compute_right(ve
     from conformance.backends.jax import persistent_cache_is_safe
 
     assert persistent_cache_is_safe(version) is safe
+
+
+def test_the_summary_wraps_to_the_terminal_width():
+    """Each divergence's reason, and every other summary line, fits a terminal of 60 columns."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:xdist", "--impl", IMPL,
+                           "tests/test_conformance.py", "-k", "init-string-aliases"],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, COLUMNS="60"))
+    assert proc.returncode == 0
+    out = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(out) if "keras-conformance keras3" in line and ": 1 case" in line)
+    summary = out[start + 1:-1]  # below the plugin's separator, above pytest's last line
+    assert summary[0].startswith("divergence init-string-aliases [")
+    assert summary[1].startswith("  ")  # the reason's continuation
+    assert max(len(line) for line in summary) <= 60
