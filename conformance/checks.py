@@ -91,6 +91,9 @@ class Check:
     key: str = ""  # stable, what records and fingerprints name it by; key_of(name) unless the case gives one
     #: A looser tolerance a [[tolerance]] record granted: {"rtol", "atol", "passes_default", "file"}; None if none.
     override: dict[str, Any] | None = None
+    #: For a statistical check: the standard error of each observed summary (a number, or a dict keyed as
+    #: ``observed``), estimated from the draws; how far another draw of the same distribution may land.
+    spread: Any = None
 
     def __post_init__(self) -> None:
         self.key = self.key or key_of(self.name)
@@ -103,6 +106,21 @@ class Check:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _moments(samples: np.ndarray) -> dict[str, float]:
+    """The sample mean and standard deviation, to three significant digits (what a statistical check shows)."""
+    return {"mean": float(f"{samples.mean():.3g}"), "std": float(f"{samples.std():.3g}")}
+
+
+def _moment_errors(samples: np.ndarray) -> dict[str, float]:
+    """The standard errors of ``_moments``: s/√n for the mean and s·√((m₄/s⁴ − 1)/(4n)) for the standard
+    deviation (the delta method, with the sample's own fourth central moment m₄)."""
+    n, s = samples.size, float(samples.std())
+    if n < 2 or s == 0.0:
+        return {"mean": 0.0, "std": 0.0}
+    m4 = float(np.mean((samples - samples.mean()) ** 4))
+    return {"mean": s / np.sqrt(n), "std": s * float(np.sqrt(max(m4 / s**4 - 1.0, 0.0) / (4 * n)))}
 
 
 class Checks:
@@ -157,9 +175,11 @@ class Checks:
             how += f"; max abs error {np.max(np.abs(obs - exp), initial=0.0):.3g}"
         return self._add(Check(name, summarise(exp), summarise(obs), ok, how, kind, key, override))
 
-    def record(self, name: str, expected: Any, observed: Any, passed: bool, how: str, *, key: str = "") -> bool:
-        """A comparison whose rule ``how`` the caller applied itself (``passed``)."""
-        return self._add(Check(name, summarise(expected), summarise(observed), bool(passed), how, key=key))
+    def record(self, name: str, expected: Any, observed: Any, passed: bool, how: str, *, key: str = "",
+               kind: str = "exact") -> bool:
+        """A comparison whose rule ``how`` the caller applied itself (``passed``); ``kind="numeric"`` for a
+        measured number compared within a budget, which fingerprints then compare with a tolerance too."""
+        return self._add(Check(name, summarise(expected), summarise(observed), bool(passed), how, kind, key=key))
 
     def true(self, name: str, observed: bool, what: str, *, key: str = "") -> bool:
         """A property that must hold; ``what`` says which, for the report."""
@@ -173,7 +193,8 @@ class Checks:
         z = (float(sample_mean) - mean) / (std / np.sqrt(n))
         p = float(2 * stats.norm.sf(abs(z)))
         how = f"z-test n={n}, z={z:.2f}, p={p:.3g}, false-alarm probability alpha={alpha:g}"
-        return self._add(Check(name, summarise(mean), summarise(float(sample_mean)), p >= alpha, how, "statistical", key))
+        return self._add(Check(name, summarise(mean), summarise(float(sample_mean)), p >= alpha, how, "statistical", key,
+                               spread=float(std / np.sqrt(n))))
 
     def ks_test(self, name: str, samples: np.ndarray, dist, *, alpha: float, target: str, key: str = "") -> bool:
         """Kolmogorov–Smirnov goodness of fit of ``samples`` to the frozen ``scipy.stats`` ``dist``.
@@ -185,8 +206,8 @@ class Checks:
         how = (f"KS test against {target}, n={samples.size}, D={result.statistic:.4f}, "
                f"p={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}")
         expected = {"mean": float(f"{dist.mean():.3g}"), "std": float(f"{dist.std():.3g}")}
-        observed = {"mean": float(f"{samples.mean():.3g}"), "std": float(f"{samples.std():.3g}")}
-        return self._add(Check(name, expected, observed, result.pvalue >= alpha, how, "statistical", key))
+        return self._add(Check(name, expected, _moments(samples), result.pvalue >= alpha, how, "statistical", key,
+                               spread=_moment_errors(samples)))
 
     def fit_in_dtype(self, name: str, samples: np.ndarray, dist, dtype: str, *, alpha: float, target: str,
                      key: str = "", bins: int = 64) -> bool:
@@ -196,7 +217,8 @@ class Checks:
         against ``dist``.  In float16 and bfloat16 the draws can only take the dtype's values: a
         chi-square test of their counts in ``bins`` groups of consecutive representable values, against
         the probabilities of ``round(X)`` (``conformance.precision.rounded_cdf``); a draw that is not a
-        value of the dtype fails it.  Fails with probability ``alpha`` when the draws follow ``dist``.
+        value of the dtype fails it, and says so in what is observed (``"not float16 values": true``
+        beside the moments).  Fails with probability ``alpha`` when the draws follow ``dist``.
         """
         from conformance.precision import is_half, rounded_cdf
 
@@ -219,15 +241,17 @@ class Checks:
                f"p={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}"
                + ("" if on_grid else f"; some draws are not {dtype} values"))
         expected = {"mean": float(f"{dist.mean():.3g}"), "std": float(f"{dist.std():.3g}")}
-        observed = {"mean": float(f"{samples.mean():.3g}"), "std": float(f"{samples.std():.3g}")}
-        return self._add(Check(name, expected, observed, passed, how, "statistical", key))
+        observed = _moments(samples) | ({} if on_grid else {f"not {dtype} values": True})
+        return self._add(Check(name, expected, observed, passed, how, "statistical", key,
+                               spread=_moment_errors(samples)))
 
     def binomial_test(self, name: str, successes: int, trials: int, p: float, *, alpha: float, what: str, key: str = "") -> bool:
         """Exact two-sided binomial test that ``successes`` of ``trials`` happen with probability ``p``."""
         result = stats.binomtest(int(successes), int(trials), p)
         how = f"binomial test of {what}, n={trials}, p-value={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}"
+        share = min(max(successes / trials, 1 / trials), 1 - 1 / trials) if trials > 1 else 0.5
         return self._add(Check(name, summarise(p), summarise(successes / trials), result.pvalue >= alpha, how,
-                               "statistical", key))
+                               "statistical", key, spread=float(np.sqrt(share * (1 - share) / trials))))
 
     def note(self, name: str, value: Any) -> None:
         """An observation for the report that is not compared with anything."""

@@ -30,7 +30,9 @@ Every kind may be scoped::
     devices = ["gpu"]                               # the kinds of device it applies to (DEVICE_KINDS)
     framework = "jax>=0.4.21,<0.4.24"               # the versions of the backend framework it applies to
 
-A string ``observed`` may contain ``*`` wildcards (error messages).  The
+A string ``observed`` may contain ``*`` wildcards (error messages).  The ``observed`` of a
+statistical check (the moments of its draws) holds within ``SAMPLING_ERRORS`` standard errors of
+what the draws give, so another random stream of the same distribution is the same divergence.  The
 Keras version ``versions`` is matched against is that of the variant under
 test: ``keras`` for Keras 3, ``tf_keras``, or TensorFlow's for ``tensorflow.keras``.
 ``devices`` scopes an entry to the kind of device the backend runs on, and
@@ -253,6 +255,8 @@ def same(recorded: Any, observed: Any, rtol: float = 1e-6) -> bool:
     if isinstance(recorded, bool) or isinstance(observed, bool):
         return recorded is observed or recorded == observed and type(recorded) is type(observed)
     if isinstance(recorded, (int, float)) and isinstance(observed, (int, float)):
+        if math.isnan(recorded) or math.isnan(observed):  # a recorded NaN is what a NaN gives
+            return math.isnan(recorded) and math.isnan(observed)
         return math.isclose(recorded, observed, rel_tol=rtol, abs_tol=1e-12)
     if isinstance(recorded, str) and isinstance(observed, str):
         pattern = ".*".join(re.escape(part) for part in recorded.split("*"))
@@ -262,6 +266,42 @@ def same(recorded: Any, observed: Any, rtol: float = 1e-6) -> bool:
     if isinstance(recorded, dict) and isinstance(observed, dict):
         return recorded.keys() == observed.keys() and all(same(recorded[key], observed[key], rtol) for key in recorded)
     return recorded == observed
+
+
+#: How many of its standard errors a statistical check's summary may lie from the value a divergence
+#: recorded and still be that divergence: another random stream (a new seed derivation, JAX's partitionable
+#: threefry from 0.5.0) draws other samples of the same distribution, whose moments differ from the recorded
+#: ones by more than this with probability below 1e-4 (the difference of two draws has √2 standard errors).
+SAMPLING_ERRORS = 6.0
+
+
+def _shown_digits_error(value: float) -> float:
+    """Half a unit of the third significant digit of ``value``: what rounding for display may have moved it."""
+    return 0.5 * 10.0 ** (math.floor(math.log10(abs(value))) - 2) if value else 0.0
+
+
+def same_draw(recorded: Any, observed: Any, spread: Any) -> bool:
+    """Whether a statistical check's observed summaries (a sample mean, moments) are the divergence that
+    recorded ``recorded``: each within ``SAMPLING_ERRORS`` of its standard error (``spread``, as estimated
+    from the draws) plus display rounding.  A distribution that changed moves them further; a new random
+    stream of the same distribution does not."""
+    if isinstance(recorded, dict) and isinstance(observed, dict) and isinstance(spread, dict):
+        return recorded.keys() == observed.keys() and all(
+            same_draw(recorded[key], observed[key], spread.get(key)) for key in recorded)
+    numbers = (int, float)
+    if (isinstance(recorded, numbers) and isinstance(observed, numbers) and isinstance(spread, numbers)
+            and not isinstance(recorded, bool) and not isinstance(observed, bool)):
+        allowed = SAMPLING_ERRORS * spread + _shown_digits_error(recorded) + _shown_digits_error(observed)
+        return abs(recorded - observed) <= allowed
+    return same(recorded, observed)
+
+
+def matches(record: Record, check: Check) -> bool:
+    """Whether a failed check gives what a divergence recorded: the same value, or for a statistical check
+    with standard errors, the same summaries within sampling error (``same_draw``)."""
+    if check.kind == "statistical" and check.spread is not None:
+        return same_draw(record.observed, check.observed, check.spread)
+    return same(record.observed, check.observed)
 
 
 def judge(checks: list[Check], records: list[Record]) -> Verdict:
@@ -292,10 +332,11 @@ def judge(checks: list[Check], records: list[Record]) -> Verdict:
                 f"recorded divergence no longer happens: {d.check!r} now gives the expected "
                 f"{brief(check.observed)}; remove it from {d.file}"
             )
-        elif not same(d.observed, check.observed):
+        elif not matches(d, check):
+            beyond = f", beyond {SAMPLING_ERRORS:g} standard errors" if check.spread is not None else ""
             problems.append(
                 f"diverges differently than recorded: {d.check!r} gives {brief(check.observed)}, "
-                f"{d.file} recorded {brief(d.observed)} (expected {brief(check.expected)})"
+                f"{d.file} recorded {brief(d.observed)}{beyond} (expected {brief(check.expected)})"
             )
         else:
             held.append(d)

@@ -45,7 +45,7 @@ from conformance.files import FixtureError, read_toml, write_atomic
 HISTORY = FIXTURES / "history"
 BACKENDS = ("jax", "tensorflow", "torch")
 #: What the suite needs in a stack's environment besides the stack itself (the suite is on PYTHONPATH).
-SUITE_REQUIREMENTS = ("pytest>=8", "packaging", "tomli-w", "scipy", "matplotlib")  # the notebook imports matplotlib
+SUITE_REQUIREMENTS = ("pytest>=8", "packaging", "tomli-w", "scipy", "ml-dtypes", "matplotlib")  # matplotlib: the notebook
 DEFAULT_TIMEOUT = 900.0
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the directory that holds conformance/
 

@@ -124,6 +124,7 @@ def test_same_compares_numbers_lists_and_wildcards():
     assert same("ValueError at `x`: *", "ValueError at `x`: anything [here]")
     assert not same("ValueError*", "TypeError: x")
     assert not same(False, 0)
+    assert same([float("nan"), 1.0], [float("nan"), 1.0]) and not same(float("nan"), 1.0)
 
 
 def test_judge_pass_divergence_and_strictness():
@@ -139,6 +140,43 @@ def test_judge_pass_divergence_and_strictness():
     assert other.status == "fail" and "diverges differently" in other.problems[0]
     missing = judge([bad], [divergence(check="nope", observed=2)])
     assert missing.status == "fail"
+
+
+def _coarse_uniform_draws(seed: int, shift: float = 0.0) -> Checks:
+    """A failing statistical check, as on a 16-bit uniform: 128-value lattice draws of U(±0.0667)."""
+    import numpy as np
+    from scipy import stats
+
+    lattice = np.linspace(-0.0667, 0.0667, 128)
+    draws = np.random.default_rng(seed).choice(lattice, 50_000) + shift
+    checks = Checks()
+    checks.fit_in_dtype("distribution", draws.astype(np.float32), stats.uniform(-0.0667, 0.1334), "bfloat16",
+                        alpha=1e-8, target="U(±0.0667)")
+    return checks
+
+
+def test_a_statistical_divergence_holds_for_another_stream_of_the_same_draws():
+    """A statistical divergence records the moments its stream gave; another seed (or another random bit
+    generator: JAX's partitionable threefry from 0.5.0) of the same distribution is the same divergence,
+    a shifted distribution is not, and a check without standard errors stays exact."""
+    recorded = _coarse_uniform_draws(seed=0).items[0]
+    assert not recorded.passed and recorded.spread["mean"] > 0 and recorded.spread["std"] > 0
+    record = divergence(check=recorded.key, observed=recorded.observed)
+    for seed in (1, 2, 3):
+        assert judge(_coarse_uniform_draws(seed).items, [record]).status == "divergence"
+    shifted = judge(_coarse_uniform_draws(seed=1, shift=0.004).items, [record])
+    assert shifted.status == "fail" and "beyond 6 standard errors" in shifted.problems[0]
+    exact = Check(recorded.key, recorded.expected, {"mean": recorded.observed["mean"] * 1.001,
+                                                    "std": recorded.observed["std"]}, False)
+    assert judge([exact], [record]).status == "fail"
+
+
+def test_standard_errors_of_a_sample_mean_and_a_proportion():
+    checks = Checks()
+    checks.z_test("mean", 0.5, n=10_000, mean=0.0, std=2.0, alpha=1e-8)
+    checks.binomial_test("kept", 7_000, 10_000, 0.5, alpha=1e-8, what="kept units")
+    assert checks.items[0].spread == pytest.approx(0.02)
+    assert checks.items[1].spread == pytest.approx((0.7 * 0.3 / 10_000) ** 0.5)
 
 
 def test_check_keys_are_stable_and_separate_from_the_text():

@@ -115,6 +115,13 @@ def test_numeric_tolerance_is_relative_to_the_largest_value():
     assert fingerprint._same("exact", "runs", "runs") and not fingerprint._same("exact", [1], [2])
 
 
+def test_non_finite_numbers_equal_themselves_and_nothing_else():
+    inf, nan = float("inf"), float("nan")
+    assert fingerprint._same("numeric", inf, inf) and fingerprint._same("numeric", [nan, 1.0], [nan, 1.0])
+    assert not fingerprint._same("numeric", inf, 65504.0) and not fingerprint._same("numeric", inf, -inf)
+    assert not fingerprint._same("numeric", nan, 1.0) and not fingerprint._same("numeric", [inf, 1.0], [inf, 2.0])
+
+
 def test_summaries_compare_whatever_their_key_order():
     a = {"shape": [2], "mean": 1.0, "std": 2.0}
     b = json.loads(json.dumps(a, sort_keys=True))
