@@ -108,9 +108,10 @@ class Check:
         return asdict(self)
 
 
-def _moments(samples: np.ndarray) -> dict[str, float]:
-    """The sample mean and standard deviation, to three significant digits (what a statistical check shows)."""
-    return {"mean": float(f"{samples.mean():.3g}"), "std": float(f"{samples.std():.3g}")}
+def _moments(x) -> dict[str, float]:
+    """The mean and standard deviation of draws (an array) or of a frozen ``scipy.stats`` distribution, to
+    three significant digits: what a statistical check shows."""
+    return {"mean": float(f"{x.mean():.3g}"), "std": float(f"{x.std():.3g}")}
 
 
 def _moment_errors(samples: np.ndarray) -> dict[str, float]:
@@ -205,7 +206,7 @@ class Checks:
         result = stats.kstest(samples, dist.cdf)
         how = (f"KS test against {target}, n={samples.size}, D={result.statistic:.4f}, "
                f"p={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}")
-        expected = {"mean": float(f"{dist.mean():.3g}"), "std": float(f"{dist.std():.3g}")}
+        expected = _moments(dist)
         return self._add(Check(name, expected, _moments(samples), result.pvalue >= alpha, how, "statistical", key,
                                spread=_moment_errors(samples)))
 
@@ -240,7 +241,7 @@ class Checks:
         how = (f"chi-square test against {target} rounded to {dtype}, n={samples.size}, {int(keep.sum())} bins, "
                f"p={result.pvalue:.3g}, false-alarm probability alpha={alpha:g}"
                + ("" if on_grid else f"; some draws are not {dtype} values"))
-        expected = {"mean": float(f"{dist.mean():.3g}"), "std": float(f"{dist.std():.3g}")}
+        expected = _moments(dist)
         observed = _moments(samples) | ({} if on_grid else {f"not {dtype} values": True})
         return self._add(Check(name, expected, observed, passed, how, "statistical", key,
                                spread=_moment_errors(samples)))
