@@ -334,7 +334,7 @@ def cmd_run(args) -> int:
     stale = report["unmatched_records"]
     if stale:
         console.print(f"\n{reports.plural(len(stale), 'expectation record')} for the cases run applied to nothing "
-                      "here (another Keras version or device); report.md lists them")
+                      "here (another Keras, framework or device); report.md lists them")
     paths = reports.write_all(report, args.out)
     if args.draft_expectations:
         write_atomic(args.draft_expectations, "\n".join(drafts))

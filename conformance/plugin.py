@@ -343,7 +343,7 @@ class ResultCollector:
                 self.write_wrapped(
                     terminalreporter,
                     f"keras-conformance: {reports.plural(len(stale), 'expectation record')} for these cases matched "
-                    "nothing here (another Keras version or device" + ("):" if verbose else "; -v lists them)"))
+                    "nothing here (another Keras, framework or device" + ("):" if verbose else "; -v lists them)"))
                 for d in stale if verbose else ():
                     terminalreporter.write_line(f"  {d.where()}")
         if reason:
