@@ -15,7 +15,7 @@ from scipy import stats
 
 from conformance import oracles
 from conformance.cases import case, family, policy_family
-from conformance.cases.helpers import set_weights
+from conformance.cases.helpers import SAMPLE_SHAPE, set_weights
 from conformance.checks import FALSE_ALARM
 from conformance.precision import POLICIES, eps, round_to
 
@@ -49,7 +49,7 @@ def check_inverted_dropout(checks, x, y, rate, prefix=""):
         "Dropout({rate}) in training drops a fraction {rate} of units and scales the rest by 1/(1-{rate})",
         [{"rate": 0.1}, {"rate": 0.3}, {"rate": 0.7}])
 def rate(k, checks, rate):
-    x = positive_inputs(1, (200, 500))
+    x = positive_inputs(1, SAMPLE_SHAPE)
     y = k.to_numpy(k.keras.layers.Dropout(rate)(x, training=True))
     check_inverted_dropout(checks, x, y, rate)
 
@@ -103,7 +103,7 @@ def invalid_rate(k, checks):
 
 @case("dropout-seeding", "two fresh Dropout(0.4, seed=7) layers drop the same units; one layer's successive calls drop different ones")
 def seeding(k, checks):
-    x = positive_inputs(6, (32, 32))
+    x = positive_inputs(6, SAMPLE_SHAPE)
     first = k.keras.layers.Dropout(0.4, seed=7)
     a = k.to_numpy(first(x, training=True))
     b = k.to_numpy(k.keras.layers.Dropout(0.4, seed=7)(x, training=True))
@@ -145,7 +145,7 @@ def spatial(k, checks, name, cls, shape, data_format):
 
 @case("dropout-gaussian-dropout", "GaussianDropout(0.4) in training multiplies by N(1, sqrt(0.4/0.6))")
 def gaussian_dropout(k, checks):
-    x = positive_inputs(8, (200, 500))
+    x = positive_inputs(8, SAMPLE_SHAPE)
     y = k.to_numpy(k.keras.layers.GaussianDropout(0.4, seed=1)(x, training=True)).astype(np.float64)
     sigma = oracles.gaussian_dropout_stddev(0.4)
     checks.ks_test("noise y/x", y / x, stats.norm(1.0, sigma), alpha=FALSE_ALARM, target=f"N(1, {sigma:.4g})")
@@ -153,7 +153,7 @@ def gaussian_dropout(k, checks):
 
 @case("dropout-gaussian-noise", "GaussianNoise(0.7) in training adds N(0, 0.7)")
 def gaussian_noise(k, checks):
-    x = positive_inputs(9, (200, 500))
+    x = positive_inputs(9, SAMPLE_SHAPE)
     y = k.to_numpy(k.keras.layers.GaussianNoise(0.7, seed=1)(x, training=True)).astype(np.float64)
     checks.ks_test("noise y − x", y - x, stats.norm(0.0, 0.7), alpha=FALSE_ALARM, target="N(0, 0.7)")
 
@@ -162,7 +162,7 @@ def gaussian_noise(k, checks):
       "and keeps mean 0 and variance 1 of a standard normal input (z-tests)")
 def alpha_dropout(k, checks):
     rate = 0.2
-    x = np.random.default_rng(10).normal(0.0, 1.0, size=(200, 500)).astype(np.float32)
+    x = np.random.default_rng(10).normal(0.0, 1.0, size=SAMPLE_SHAPE).astype(np.float32)
     y = k.to_numpy(k.keras.layers.AlphaDropout(rate, seed=1)(x, training=True)).astype(np.float64)
     a, b = oracles.alpha_dropout_affine(rate)
     dropped_value = a * oracles.ALPHA_PRIME + b
@@ -224,7 +224,7 @@ def fit_applies_dropout(k, checks):
 def policy_axis(k, checks, policy):
     dtype = POLICIES[policy].compute
     layers = k.keras.layers
-    x = round_to(positive_inputs(31, (250, 400)), dtype)
+    x = round_to(positive_inputs(31, SAMPLE_SHAPE), dtype)
     y = layers.Dropout(0.3, dtype=policy)(x.astype(np.float32), training=True)
     checks.equal("Dropout output dtype", dtype, k.dtype_name(y))
     y = k.values(y)
@@ -235,7 +235,7 @@ def policy_axis(k, checks, policy):
     checks.true("kept units are x/(1-rate)", bool(np.all(error <= 1.5 * eps(dtype))),
                 f"kept values within 1.5 eps of {dtype} of x/0.7, relatively (three roundings)")
     checks.binomial_test("dropped fraction", int(dropped.sum()), dropped.size, 0.3, alpha=FALSE_ALARM, what="dropped units")
-    zeros = np.zeros((250, 200), np.float32)
+    zeros = np.zeros(SAMPLE_SHAPE, np.float32)
     noise = layers.GaussianNoise(0.5, dtype=policy)(zeros, training=True)
     checks.equal("GaussianNoise output dtype", dtype, k.dtype_name(noise))
     checks.fit_in_dtype("GaussianNoise noise", k.values(noise), stats.norm(0.0, 0.5), dtype, alpha=FALSE_ALARM,

@@ -16,6 +16,13 @@ BATCHNORM_DEFAULT_EPSILON = 1e-3
 #: Dropout cell: input ones(1, 10) through Dense(10) with kernel arange(100).
 DROPOUT_KERNEL_1 = np.arange(100, dtype=np.float64).reshape(10, 10)
 DROPOUT_KERNEL_2 = np.arange(10, dtype=np.float64).reshape(10, 1)
+#: The shape of random draws wherever the shape itself is not under test: 50 000 values.  One shape for
+#: them all, because JAX compiles a random-number program per shape and dtype (a third of a second each
+#: on a CPU), and draws of one shape share it.
+SAMPLE_SHAPE = (250, 200)
+#: The kernel initializer of a layer whose weights a case sets after building it: a constant, so that
+#: building draws nothing (see ``SAMPLE_SHAPE``).
+WEIGHTS_SET_LATER = "zeros"
 
 
 def summary_totals(model) -> dict[str, int | None]:

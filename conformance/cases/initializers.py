@@ -15,12 +15,14 @@ import numpy as np
 
 from conformance import oracles
 from conformance.cases import case, family, policy_family
+from conformance.cases.helpers import SAMPLE_SHAPE
 from conformance.checks import FALSE_ALARM
 from conformance.precision import POLICIES, error_in_eps, round_to
 
 TOPIC = "init"
-#: Shapes with >= 50 000 entries: a dense kernel and a 5×5 convolution kernel (receptive field 25).
-DENSE_SHAPE = (250, 200)
+#: Shapes with >= 50 000 entries: a dense kernel (fan in 250, fan out 200) and a 5×5 convolution kernel
+#: (receptive field 25).
+DENSE_SHAPE = SAMPLE_SHAPE
 CONV_SHAPE = (5, 5, 32, 64)
 
 
@@ -209,11 +211,11 @@ def identity(k, checks):
 def seeded_repeats(k, checks):
     inits = k.keras.initializers
     first = inits.RandomNormal(seed=7)
-    a, b = draw(k, first, (20, 20)), draw(k, first, (20, 20))
+    a, b = draw(k, first, SAMPLE_SHAPE), draw(k, first, SAMPLE_SHAPE)
     checks.true("same instance, two calls", np.array_equal(a, b), "both calls give identical values")
-    checks.true("two instances, same seed", np.array_equal(a, draw(k, inits.RandomNormal(seed=7), (20, 20))),
+    checks.true("two instances, same seed", np.array_equal(a, draw(k, inits.RandomNormal(seed=7), SAMPLE_SHAPE)),
                 "identical values")
-    checks.true("different seed differs", not np.array_equal(a, draw(k, inits.RandomNormal(seed=8), (20, 20))),
+    checks.true("different seed differs", not np.array_equal(a, draw(k, inits.RandomNormal(seed=8), SAMPLE_SHAPE)),
                 "seed 8 gives other values than seed 7")
 
 
@@ -225,9 +227,9 @@ def unseeded_calls_repeat(k, checks):
     init = k.keras.initializers.RandomUniform()
     with warnings.catch_warnings():  # Keras 2 warns that the repeat is identical: that is the point
         warnings.simplefilter("ignore", UserWarning)
-        a, b = draw(k, init, (20, 20)), draw(k, init, (20, 20))
+        a, b = draw(k, init, SAMPLE_SHAPE), draw(k, init, SAMPLE_SHAPE)
     checks.equal("two calls give identical values", True, bool(np.array_equal(a, b)))
-    other = draw(k, k.keras.initializers.RandomUniform(), (20, 20))
+    other = draw(k, k.keras.initializers.RandomUniform(), SAMPLE_SHAPE)
     checks.equal("two unseeded instances give identical values", False, bool(np.array_equal(a, other)))
 
 
@@ -250,7 +252,8 @@ def config_round_trip(k, checks):
         config = original.get_config()
         checks.equal(f"{name} config keeps arguments", kwargs, {key: config.get(key, "<absent>") for key in kwargs})
         clone = cls.from_config(config)
-        checks.true(f"{name} clone draws the same", np.array_equal(draw(k, original, (6, 6)), draw(k, clone, (6, 6))),
+        checks.true(f"{name} clone draws the same",
+                    np.array_equal(draw(k, original, SAMPLE_SHAPE), draw(k, clone, SAMPLE_SHAPE)),
                     "identical values from original and clone")
 
 
@@ -298,7 +301,7 @@ def custom_initializer_arguments(k, checks):
 #: enough; half precision may accumulate in its own dtype on some backends): 8.
 DENSE_BUDGET = 8.0
 #: GlorotUniform on a 250×200 kernel: U(±sqrt(6/450)).
-GLOROT_SHAPE = (250, 200)
+GLOROT_SHAPE = DENSE_SHAPE
 
 
 @policy_family("init-policy-{policy}",

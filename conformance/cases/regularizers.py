@@ -13,7 +13,7 @@ import numpy as np
 
 from conformance import oracles
 from conformance.cases import case, family, policy_family
-from conformance.cases.helpers import penalty_values, random_weights, set_weights
+from conformance.cases.helpers import WEIGHTS_SET_LATER, penalty_values, random_weights, set_weights
 from conformance.checks import error_text
 from conformance.precision import POLICIES, bucket, eps, error_in_eps, round_to
 
@@ -98,7 +98,8 @@ def custom_regularizer_class(k):
 def config_round_trip(k, checks):
     keras = k.keras
     scaled_l1 = custom_regularizer_class(k)
-    original = keras.layers.Dense(6, kernel_regularizer=keras.regularizers.L1L2(l1=0.1, l2=0.2),
+    original = keras.layers.Dense(6, kernel_initializer=WEIGHTS_SET_LATER,
+                                  kernel_regularizer=keras.regularizers.L1L2(l1=0.1, l2=0.2),
                                   bias_regularizer=scaled_l1(0.3))
     original.build((None, 5))
     kernel, bias = random_weights(21, (5, 6), (6,))
@@ -117,8 +118,8 @@ def config_round_trip(k, checks):
 def dense_losses(k, checks):
     keras = k.keras
     r = keras.regularizers
-    layer = keras.layers.Dense(4, kernel_regularizer=r.L2(0.1), bias_regularizer=r.L1(0.2),
-                               activity_regularizer=r.L2(0.05))
+    layer = keras.layers.Dense(4, kernel_initializer=WEIGHTS_SET_LATER, kernel_regularizer=r.L2(0.1),
+                               bias_regularizer=r.L1(0.2), activity_regularizer=r.L2(0.05))
     layer.build((None, 6))
     kernel, bias = random_weights(22, (6, 4), (4,))
     set_weights(layer, [kernel, bias])
@@ -158,7 +159,8 @@ def sorted_like(observed: list[float], expected: list[float]) -> list[float]:
 
 @case("regularizer-frozen-layer-adds-no-weight-penalty", "a Dense with kernel_regularizer and trainable=False contributes no weight penalty")
 def frozen_layer(k, checks):
-    layer = k.keras.layers.Dense(4, kernel_regularizer=k.keras.regularizers.L2(0.1))
+    layer = k.keras.layers.Dense(4, kernel_initializer=WEIGHTS_SET_LATER,
+                                 kernel_regularizer=k.keras.regularizers.L2(0.1))
     layer.build((None, 3))
     kernel, bias = random_weights(25, (3, 4), (4,))
     set_weights(layer, [kernel, bias])
@@ -174,7 +176,7 @@ def frozen_layer(k, checks):
 def evaluate_loss(k, checks):
     keras = k.keras
     inputs = keras.Input(shape=(5,))
-    layer = keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.05),
+    layer = keras.layers.Dense(3, kernel_initializer=WEIGHTS_SET_LATER, kernel_regularizer=keras.regularizers.L2(0.05),
                                bias_regularizer=keras.regularizers.L1(0.05))
     model = keras.Model(inputs, layer(inputs))
     kernel, bias, x, y = random_weights(26, (5, 3), (3,), (8, 5), (8, 3))
@@ -204,7 +206,7 @@ def sgd_step(k, checks, name):
     make, penalty, penalty_grad = TRAINING[name]
     keras = k.keras
     inputs = keras.Input(shape=(5,))
-    layer = keras.layers.Dense(3, kernel_regularizer=make(keras.regularizers),
+    layer = keras.layers.Dense(3, kernel_initializer=WEIGHTS_SET_LATER, kernel_regularizer=make(keras.regularizers),
                                bias_regularizer=make(keras.regularizers))
     model = keras.Model(inputs, layer(inputs))
     kernel, bias, x, y = random_weights(24, (5, 3), (3,), (8, 5), (8, 3))
@@ -268,7 +270,7 @@ def policy_axis(k, checks, policy):
     p = POLICIES[policy]
     keras = k.keras
     inputs = keras.Input(shape=(5,))
-    layer = keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.05),
+    layer = keras.layers.Dense(3, kernel_initializer=WEIGHTS_SET_LATER, kernel_regularizer=keras.regularizers.L2(0.05),
                                bias_regularizer=keras.regularizers.L1(0.05), dtype=policy)
     model = keras.Model(inputs, layer(inputs))
     kernel, bias, x, y = random_weights(27, (5, 3), (3,), (8, 5), (8, 3))
@@ -308,7 +310,8 @@ LARGE_WEIGHT = 300.0
         lambda policy: f"under dtype='{policy}', L2(0.01) on a 2×2 kernel of {LARGE_WEIGHT:g}s (squares beyond "
         "float16's range, the penalty 3 600 within it) is finite and equals the oracle", "float16", "mixed_float16")
 def large_weights(k, checks, policy):
-    layer = k.keras.layers.Dense(2, use_bias=False, kernel_regularizer=k.keras.regularizers.L2(0.01), dtype=policy)
+    layer = k.keras.layers.Dense(2, use_bias=False, kernel_initializer=WEIGHTS_SET_LATER,
+                                  kernel_regularizer=k.keras.regularizers.L2(0.01), dtype=policy)
     layer.build((None, 2))
     set_weights(layer, [np.full((2, 2), LARGE_WEIGHT, np.float32)])
     penalty = layer.losses[0]
