@@ -1,7 +1,7 @@
 """What the suite expects of each implementation beyond the oracles: data in ``fixtures/expectations``.
 
 One TOML file per implementation family (``keras3.toml``, ``keras2.toml``),
-each a list of records of three kinds::
+each a list of records of four kinds::
 
     [[divergence]]                                  # the implementation gives something else
     case = "notebook-dropout-build-time-training"   # a registered case ID
@@ -20,6 +20,14 @@ each a list of records of three kinds::
     check = "..."                                   # a check compared with Checks.close
     rtol = 1e-3                                     # replaces the case's own rtol
     atol = 0.0                                      # optional: replaces its atol (default 0)
+    reason = "..."
+    evidence = "..."
+
+    [[change]]                                      # a value that differs between releases, the verdict the same
+    case = "..."
+    check = "..."
+    observed = "≤ 1 eps of float32"                 # the check's value where the record applies, and not elsewhere
+    framework = "jax>=0.10.2"                       # required: versions or framework, where it is seen
     reason = "..."
     evidence = "..."
 
@@ -43,7 +51,11 @@ the Keras on top of it.
 Records are strict: a divergence whose check now passes or gives something
 else than ``observed``, or a tolerance whose check now passes at the case's
 own tolerance, fails the case and says so; an entry naming an unknown case,
-check key or implementation is an error.  ``draft`` writes skeleton records
+check key or implementation is an error.  A change never alters a verdict (a
+run does not use it): it explains what a fingerprint diff or a release page of
+the history shows, as the recorded history bears out (the check gives
+``observed`` on every recorded stack the record applies to and on no other:
+``history.changes_that_do_not_hold``).  ``draft`` writes skeleton records
 for a run's unexpected results, whose empty reason and evidence are rejected
 until a person fills them in.
 """
@@ -70,10 +82,13 @@ REQUIRED = {
     "divergence": ("case", "check", "observed", "reason", "evidence"),
     "skip": ("case", "reason", "evidence"),
     "tolerance": ("case", "check", "rtol", "reason", "evidence"),
+    "change": ("case", "check", "observed", "reason", "evidence"),
 }
-OPTIONAL = {"divergence": (), "skip": (), "tolerance": ("atol",)}
+OPTIONAL = {"divergence": (), "skip": (), "tolerance": ("atol",), "change": ()}
 SCOPE = ("only", "versions", "devices", "framework")
 KINDS = tuple(REQUIRED)
+#: The kinds a run applies to its cases; a change only explains (diffs, the history's release pages).
+JUDGED = ("divergence", "skip", "tolerance")
 #: cpu-bf16: a CPU on which the backend computes in bfloat16 unless told otherwise (OpenVINO on AMX/AVX512-BF16).
 DEVICE_KINDS = ("cpu", "cpu-bf16", "gpu", "tpu")
 #: The frameworks a ``framework`` scope may name: the backends, by the name a run's header gives their version.
@@ -86,9 +101,9 @@ class ExpectationsError(FixtureError):
 
 @dataclass(frozen=True)
 class Record:
-    """One record of ``fixtures/expectations``: a divergence, a skip or a tolerance."""
+    """One record of ``fixtures/expectations``: a divergence, a skip, a tolerance or a change."""
 
-    kind: str  # divergence | skip | tolerance
+    kind: str  # divergence | skip | tolerance | change
     case: str
     reason: str
     evidence: str
@@ -131,7 +146,7 @@ class Record:
                "file": self.file, "line": self.line}
         if self.kind != "skip":
             out["check"] = self.check
-        if self.kind == "divergence":
+        if self.kind in ("divergence", "change"):
             out["observed"] = self.observed
         if self.kind == "tolerance":
             out |= {"rtol": self.rtol, "atol": self.atol}
@@ -195,6 +210,9 @@ def load_file(path: Path, family: str) -> list[Record]:
                                         f"use {', '.join(DEVICE_KINDS)}")
             if "framework" in entry:
                 _check_framework(entry["framework"], where)
+            if kind == "change" and not (entry.get("versions") or entry.get("framework")):
+                raise ExpectationsError(f"{where}: a change needs versions or framework: the releases that give "
+                                        "observed")
             try:
                 SpecifierSet(entry.get("versions", ""))
             except (InvalidSpecifier, TypeError):
@@ -244,7 +262,7 @@ def validate(entries: Iterable[Record], case_ids: set[str], impl_ids: set[str], 
         for name in d.only:
             if name not in impl_ids | variants:
                 raise ExpectationsError(f"{d.where()}: unknown implementation {name!r} in only")
-        key = (d.kind, d.family, d.case, d.check, d.only, d.versions, d.devices)
+        key = (d.kind, d.family, d.case, d.check, d.only, d.versions, d.devices, d.framework)
         if key in seen:
             raise ExpectationsError(f"{d.where()}: recorded twice")
         seen.add(key)

@@ -595,6 +595,56 @@ def write_stacks(stacks: list[Stack], backend: str = "jax", directory: Path = HI
     return path
 
 
+# -- Keras's upgrade or the framework's? ------------------------------------------------------------
+
+#: The packages that make up each backend's framework: what a cross stack takes from the older stack.
+FRAMEWORK_PACKAGES = {
+    "jax": ("jax", "jaxlib"),
+    "torch": ("torch",),
+    "tensorflow": ("tensorflow-cpu", "tensorflow", "tf-nightly", "tf-nightly-cpu", "tensorboard",
+                   "tensorboard-data-server", "tensorflow-io-gcs-filesystem", "tensorflow-estimator"),
+}
+
+
+def _name(requirement: str) -> str:
+    return requirement.split("==")[0].split("[")[0].strip().lower()
+
+
+def cross_stack(new: Stack, old: Stack) -> Stack:
+    """``new``'s recipe on ``old``'s framework: its requirements with the framework's packages
+    (``FRAMEWORK_PACKAGES``) pinned as ``old`` pins them, everything else as ``new`` has it."""
+    framework = FRAMEWORK_PACKAGES[new.backend]
+    taken = tuple(r for r in old.requirements if _name(r) in framework)
+    if new.framework == old.framework or not taken:
+        raise HistoryError(f"{old.label} and {new.label} run on the same framework ({new.framework or 'none pinned'}): "
+                           "what changed between them is Keras's")
+    kept = tuple(r for r in new.requirements if _name(r) not in framework)
+    return Stack(f"{new.name}-on-{old.name}", new.backend, new.keras, new.released, kept + taken,
+                 implementation=new.implementation)
+
+
+#: What a cross stack's value says of a change: which upgrade alone reproduces it.
+MOVED_BY = {(True, False): "the framework", (False, True): "Keras", (False, False): "both together",
+            (True, True): "undecided"}
+
+
+def attribution(tl: dict[str, Any], index: int, cross: tuple[Stack, dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each change at the timeline's ``index``-th release, its value on the cross stack (that release's
+    Keras on the release before's framework) and what moved it: 'the framework' where the cross stack
+    keeps the old value (Keras's upgrade alone changes nothing), 'Keras' where it has the new one, 'both
+    together' where it has neither."""
+    case_rows = rows(cross[1])
+    out = []
+    for change in changes_by_release(tl)[tl["releases"][index]]:
+        kind = tl["cases"][change["case"]]["checks"][change["key"]]["kind"]
+        row = case_rows.get(change["case"], {"checks": {}})["checks"].get(change["key"])
+        value = row[1] if row else ABSENT
+        keeps_old = fingerprint._same(kind, change["old"], value)
+        has_new = fingerprint._same(kind, change["new"], value)
+        out.append(change | {"cross": value, "moved_by": MOVED_BY[keeps_old, has_new]})
+    return out
+
+
 # -- The nightly canary ---------------------------------------------------------------------------
 
 

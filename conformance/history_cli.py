@@ -67,6 +67,21 @@ def add_parser(sub, parser_class, positive_int) -> None:
     common(pg)
     pg.add_argument("--out", type=Path, required=True, metavar="DIR")
 
+    at = hsub.add_parser("attribute", help="a release's changes: moved by Keras's upgrade or the framework's?",
+                         description="Build a cross stack, RELEASE's Keras on the framework of the release before it "
+                         "(its recipe with the framework's packages pinned as the older stack pins them), "
+                         "fingerprint it, and say for each change recorded at RELEASE which upgrade alone "
+                         "reproduces it. Compares with the recorded history, so run it with the suite that "
+                         "recorded it.",
+                         epilog="Exit status: 0 attributed, 1 the cross stack could not be built or run, 2 bad input.")
+    common(at)
+    at.add_argument("release", metavar="RELEASE", help="a Keras version (3.6.0) or a stack name")
+    at.add_argument("--envs", type=Path, default=DEFAULT_ENVS, metavar="DIR",
+                    help="where the cross stack's environment lives (default ~/.cache/keras-conformance/envs)")
+    at.add_argument("--timeout", type=positive_int, default=int(history.DEFAULT_TIMEOUT), metavar="S",
+                    help=f"seconds for the suite (default {history.DEFAULT_TIMEOUT:g})")
+    at.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+
     dr = hsub.add_parser("drafts", help="skeleton expectation records, with version ranges, for what the "
                          "recorded stacks did unexpectedly")
     common(dr)
@@ -110,6 +125,7 @@ def add_parser(sub, parser_class, positive_int) -> None:
 
 def run_command(args, usage_error: type[Exception]) -> int:
     handlers = {"list": cmd_list, "run": cmd_run, "timeline": cmd_timeline, "diff": cmd_diff, "show": cmd_show,
+                "attribute": cmd_attribute,
                 "pages": cmd_pages, "add": cmd_add, "drafts": cmd_drafts, "canary": cmd_canary,
                 "workflow": cmd_workflow}
     if args.history_command is None:
@@ -212,6 +228,32 @@ def cmd_diff(args) -> int:
     return EXIT_CHANGED if fingerprint.has_changes(d) else EXIT_OK
 
 
+def cmd_attribute(args) -> int:
+    writable(args.out)
+    stacks = history.load_stacks(args.backend)
+    recorded_stacks = history.load(args.history, args.backend, stacks)
+    new = history.resolve(args.release, stacks)
+    index = next((i for i, (s, _) in enumerate(recorded_stacks) if s.name == new.name), None)
+    if index is None:
+        raise history.HistoryError(f"{new.name} is not recorded in {args.history / args.backend}; "
+                                   f"run: keras-conformance history run --stacks {new.keras}")
+    if index == 0:
+        raise history.HistoryError(f"{new.label} is the first recorded release: nothing to attribute")
+    old = recorded_stacks[index - 1][0]
+    cross = history.cross_stack(new, old)
+    print(f"keras-conformance: building {cross.name} ({old.framework} under Keras {new.label})", file=sys.stderr)
+    try:
+        python = history.build(cross, args.envs)
+        fp = history.fingerprint_stack(cross, python, args.timeout)
+    except history.StackFailed as exc:
+        print(f"keras-conformance: {cross.name}: {exc}", file=sys.stderr)
+        return EXIT_CHANGED
+    tl = history.timeline(recorded_stacks)
+    attributed = history.attribution(tl, index, (cross, fp))
+    emit(timeline.attribution_page(tl, index, old.framework, attributed), args.out, f"{len(attributed)} change(s)")
+    return EXIT_OK
+
+
 def cmd_show(args) -> int:
     tl = loaded_timeline(args)
     if args.case not in tl["cases"]:
@@ -226,6 +268,13 @@ def cmd_pages(args) -> int:
     writable_directory(args.out)
     tl = loaded_timeline(args)
     records = expectations.load_all()
+    problems = timeline.changes_that_do_not_hold(tl, records)
+    if problems:
+        for line in problems:
+            print(f"keras-conformance: {line}", file=sys.stderr)
+        print(f"keras-conformance: {len(problems)} [[change]] record(s) do not hold in the recorded history; "
+              "no pages written", file=sys.stderr)
+        return EXIT_CHANGED
     changes = history.changes_by_release(tl)
     index = [f"# What changed in each Keras release on {tl['backend']}", ""]
     with staged(args.out) as stage:  # every page, or none

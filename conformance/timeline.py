@@ -179,16 +179,18 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
     """What changed in the four topics from the release before ``index``, each change with the expectation
     records (reason, evidence) whose version range starts or ends there, or marked as not yet verified."""
     release, previous = tl["releases"][index], tl["releases"][index - 1]
-    stack = tl["stacks"][index]
+    stack, before = tl["stacks"][index], tl["stacks"][index - 1]
+    framework_changed = stack["framework"] != before["framework"]
+    measured = stack["framework"] + (f" ({previous}: {before['framework']})" if framework_changed
+                                     else f", as {previous} was")
     out = [f"# Keras {release} on {tl['backend']}: what changed from {previous}", "",
-           f"Released {stack['released']}; measured with {stack['framework']}. Generated from the recorded history "
+           f"Released {stack['released']}; measured with {measured}. Generated from the recorded history "
            "(`keras-conformance history pages`); each change lists the expectation records that explain it.", ""]
     if not changes:
         return "\n".join(out + ["No behaviour of the four topics changed.", ""])
     by_case: dict[str, list[dict[str, Any]]] = {}
     for change in changes:
         by_case.setdefault(change["case"], []).append(change)
-    before = tl["stacks"][index - 1]
     for case_id, items in sorted(by_case.items()):
         out += [f"## `{case_id}`", ""]
         for c in items:
@@ -196,15 +198,90 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
         explained = [r for r in records if r.case == case_id and applies(r, stack) != applies(r, before)]
         reasons = {r.reason: r for r in explained}  # one line per reason, however many checks it covers
         if reasons:
-            out += [""] + [f"  - *{r.reason}* Evidence: {r.evidence} ({r.file}:{r.line}"
-                           + (f", versions `{r.versions}`)" if r.versions else ")") for r in reasons.values()]
+            out += [""] + [f"  - *{r.reason}* Evidence: {r.evidence} ({r.file}:{r.line}{scope_text(r)})"
+                           for r in reasons.values()]
         elif case_id.startswith("surface-"):
             out += ["", "  - Read from the two releases' constructor signatures and `get_config()` "
                         "(conformance/surface.py): the surface is its own evidence."]
         else:
-            out += ["", "  - Not yet verified against the two releases' sources."]
+            out += ["", "  - " + unexplained(tl, index, case_id, items, framework_changed)]
         out.append("")
     return "\n".join(out)
+
+
+def attribution_page(tl: dict[str, Any], index: int, cross_framework: str, attributed: list[dict[str, Any]]) -> str:
+    """Markdown: each change at the ``index``-th release, with its value on the cross stack (that release's
+    Keras on the framework of the release before) and which upgrade moved it."""
+    release, previous = tl["releases"][index], tl["releases"][index - 1]
+    stack, before = tl["stacks"][index], tl["stacks"][index - 1]
+    cross = f"Keras {release} on {cross_framework}"
+    out = [f"# Keras {release} on {tl['backend']}: Keras's upgrade or the framework's?", "",
+           f"{previous} ran on {before['framework']}, {release} on {stack['framework']}. The cross stack, {cross}, "
+           "tells them apart: where it keeps the old value, the framework's upgrade moved it; where it has the "
+           "new one, Keras's did.", ""]
+    if not attributed:
+        return "\n".join(out + ["No behaviour of the four topics changed.", ""])
+    out += [f"| case | check | {previous} | {cross} | {release} | moved by |", "|---|---|---|---|---|---|"]
+    cell = lambda v: "`" + value_text(v, 60).replace("|", "¦") + "`"  # noqa: E731
+    for a in attributed:
+        out.append(f"| `{a['case']}` | {a['check']} | {cell(a['old'])} | {cell(a['cross'])} | {cell(a['new'])} "
+                   f"| {a['moved_by']} |")
+    counts = {m: sum(a["moved_by"] == m for a in attributed) for m in dict.fromkeys(a["moved_by"] for a in attributed)}
+    out += ["", "Moved by: " + ", ".join(f"{m} {n}" for m, n in counts.items()) + ".", ""]
+    return "\n".join(out)
+
+
+def unexplained(tl: dict[str, Any], index: int, case_id: str, items: list[dict[str, Any]],
+                framework_changed: bool) -> str:
+    """The line for a change that no record explains: not yet verified, and what the history itself tells:
+    whether the verdict stayed the same (the change is within the case's budgets), and whether the framework
+    changed between the two stacks too (then it, not Keras, may have moved the values)."""
+    line = "Not yet verified against the two releases' sources"
+    if all(c["key"] != "verdict" for c in items):
+        verdict = tl["cases"][case_id]["checks"].get("verdict")
+        if verdict:
+            line += f"; the verdict stayed `{value_at(verdict, index)}`"
+    if framework_changed:
+        before, stack = tl["stacks"][index - 1]["framework"], tl["stacks"][index]["framework"]
+        line += f"; the framework changed too ({before} → {stack}), which may have moved it"
+    return line + "."
+
+
+def scope_text(record: Any) -> str:
+    """', versions `<3.0.3`, framework `jax>=0.10.2`': the version scopes of a record, as a page shows them."""
+    return "".join(f", {name} `{value}`" for name in ("versions", "framework") if (value := getattr(record, name)))
+
+
+def value_at(check: dict[str, Any], index: int) -> Any:
+    """A check's value at the timeline's ``index``-th release (``history.ABSENT`` where it was not observed)."""
+    return next(r["value"] for r in check["runs"] if r["first"] <= index <= r["last"])
+
+
+def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str]:
+    """The [[change]] records of this timeline's family that the recorded history does not bear out, one line
+    each: a record holds when its check gives ``observed`` on every recorded stack it applies to, and
+    something else on every other stack of the implementations it names (``only``; all where it names
+    none)."""
+    from conformance.fingerprint import _same
+
+    family = tl["stacks"][0].get("impl", "keras3").split(":")[0]
+    problems = []
+    for r in records:
+        if r.kind != "change" or r.family != family or r.case not in tl["cases"]:
+            continue
+        check = tl["cases"][r.case]["checks"].get(r.check)
+        if check is None:
+            problems.append(f"{r.where()}: no recorded stack made check {r.check!r}")
+            continue
+        for i, stack in enumerate(tl["stacks"]):
+            if r.only and not (set(r.only) & {stack.get("impl", "keras3"), variant_of(stack)}):
+                continue
+            value = value_at(check, i)
+            if applies(r, stack) != _same(check["kind"], r.observed, value):
+                where = "applies there, but the check gives" if applies(r, stack) else "does not apply there, yet gives"
+                problems.append(f"{r.where()}: {tl['releases'][i]} {where} {value_text(value, 60)}")
+                break
+    return problems
 
 
 def applies(record: Any, stack: dict[str, Any]) -> bool:
@@ -213,8 +290,12 @@ def applies(record: Any, stack: dict[str, Any]) -> bool:
     impl = stack.get("impl", "keras3")
     if record.family != impl.split(":")[0]:
         return False
-    variant = (stack["environment"].get("keras", "") or "").partition(" ")[2].strip("()").split(",")[0] or "keras"
-    return record.applies_to(impl, variant, str(version_of(stack)), "cpu", stack["environment"])
+    return record.applies_to(impl, variant_of(stack), str(version_of(stack)), "cpu", stack["environment"])
+
+
+def variant_of(stack: dict[str, Any]) -> str:
+    """The Keras variant a recorded stack ran ('keras', 'tf_keras', 'tensorflow.keras')."""
+    return (stack["environment"].get("keras", "") or "").partition(" ")[2].strip("()").split(",")[0] or "keras"
 
 
 def version_of(stack: dict[str, Any]) -> Version:

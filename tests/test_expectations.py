@@ -1,4 +1,4 @@
-"""Expectation records as data (divergence, skip, tolerance): loading, validation, strict judging,
+"""Expectation records as data (divergence, skip, tolerance, change): loading, validation, strict judging,
 stale records and drafts."""
 
 import pytest
@@ -62,6 +62,7 @@ def test_load_skip_and_tolerance_records(tmp_path):
     ('[[skip]]\ncase = "a"\ncheck = "b"\nreason = "r"\nevidence = "e"\n', "unknown key\\(s\\) \\['check'\\] for a skip"),
     ('[[tolerance]]\ncase = "a"\ncheck = "b"\nreason = "r"\nevidence = "e"\n', "missing rtol"),
     ('[[tolerance]]\ncase = "a"\ncheck = "b"\nrtol = 2\nreason = "r"\nevidence = "e"\n', "rtol 2 is not a number"),
+    (ENTRY.replace("[[divergence]]", "[[change]]"), "a change needs versions or framework"),
 ])
 def test_malformed_files_give_one_line(tmp_path, text, message):
     (tmp_path / "keras3.toml").write_text(text)
@@ -115,6 +116,15 @@ def test_validate_rejects_unknown_case_and_impl(tmp_path):
     (tmp_path / "keras3.toml").write_text(ENTRY + 'only = ["keras3:mxnet"]\n')
     with pytest.raises(ExpectationsError, match="unknown implementation"):
         expectations.validate(expectations.load_all(tmp_path), {"notebook-init-20-params"}, set(impls.IMPLS), set())
+
+
+def test_validate_rejects_a_record_given_twice_but_not_one_per_framework_range(tmp_path):
+    ids = {"notebook-init-20-params"}
+    (tmp_path / "keras3.toml").write_text(ENTRY + ENTRY)
+    with pytest.raises(ExpectationsError, match="recorded twice"):
+        expectations.validate(expectations.load_all(tmp_path), ids, set(impls.IMPLS), set())
+    (tmp_path / "keras3.toml").write_text(ENTRY + 'framework = "jax<0.5"\n' + ENTRY + 'framework = "jax>=0.5"\n')
+    expectations.validate(expectations.load_all(tmp_path), ids, set(impls.IMPLS), set())
 
 
 def test_same_compares_numbers_lists_and_wildcards():
@@ -222,6 +232,14 @@ def test_records_that_apply_to_nothing_run_are_listed():
     other_impl = Record("skip", "a", "r", "e", "keras3", "keras3.toml", only=("keras3:torch",), devices=("gpu",))
     ran = [("a", "keras3:jax", "keras", "3.15.1", "cpu")]
     assert expectations.unmatched([older, current, other_case, other_family, other_impl], ran) == [older]
+
+
+def test_a_change_is_loaded_with_its_scope_and_no_run_judges_by_it(tmp_path):
+    (tmp_path / "keras3.toml").write_text(ENTRY.replace("[[divergence]]", "[[change]]") + 'framework = "jax>=0.10.2"\n')
+    [d] = expectations.load_all(tmp_path)
+    assert (d.kind, d.check, d.observed, d.framework) == ("change", "summary-totals", {"total": 20}, "jax>=0.10.2")
+    assert d.to_json()["observed"] == {"total": 20}
+    assert "change" not in expectations.JUDGED and set(expectations.JUDGED) < set(expectations.KINDS)
 
 
 def test_draft_writes_records_that_are_rejected_until_filled_in(tmp_path):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import fingerprint, history, timeline
+from conformance import FIXTURES, expectations, fingerprint, history, timeline
+from conformance.expectations import Record
 from conformance.history import HistoryError, Stack
 
 
@@ -114,6 +115,70 @@ def test_the_timeline_gives_runs_of_releases_and_where_each_case_changed():
     assert "| dropped units | 3.0.0–3.1.0 | `3` |" in shown
 
 
+def test_a_release_page_says_what_the_history_tells_of_a_change_no_record_explains():
+    newer_jax = Stack("keras-3.3.0-jax", "jax", "3.3.0", "2024-02-01", ("keras==3.3.0", "jax==0.4.31"))
+    recorded = [(STACKS[0], fp(3, 1.0)), (STACKS[1], fp(3, 2.0)), (newer_jax, fp(3, 3.0, "fail"))]
+    tl = history.timeline(recorded)
+    changes = history.changes_by_release(tl)
+    same_framework = timeline.release_page(tl, 1, changes["3.1.0"], [])
+    assert "measured with JAX 0.4.30, as 3.0.0 was." in same_framework
+    assert "- **loss**: `1.0` → `2.0`" in same_framework
+    assert "Not yet verified against the two releases' sources; the verdict stayed `pass`." in same_framework
+    other_framework = timeline.release_page(tl, 2, changes["3.3.0"], [])
+    assert "measured with JAX 0.4.31 (3.1.0: JAX 0.4.30)." in other_framework
+    assert ("Not yet verified against the two releases' sources; the framework changed too "
+            "(JAX 0.4.30 → JAX 0.4.31), which may have moved it.") in other_framework  # the verdict changed
+
+
+def change(observed, **scope):
+    return Record("change", "c", "why", "where", "keras3", "keras3.toml", check="loss", observed=observed, **scope)
+
+
+def test_a_change_record_holds_on_exactly_the_stacks_it_applies_to_and_explains_its_release():
+    def on(s, loss):
+        return fp(3, loss) | {"environment": {"impl": "keras3:jax", "keras": f"{s.keras} (keras)", "jax": "0.4.30"}}
+
+    tl = history.timeline([(STACKS[0], on(STACKS[0], 1.0)), (STACKS[1], on(STACKS[1], 2.0)),
+                           (STACKS[2], on(STACKS[2], 2.0))])
+    assert timeline.changes_that_do_not_hold(tl, [change(2.0, versions=">=3.1.0")]) == []
+    [too_wide] = timeline.changes_that_do_not_hold(tl, [change(2.0, versions=">=3.0.0")])
+    assert "3.0.0 applies there, but the check gives 1.0" in too_wide
+    [too_narrow] = timeline.changes_that_do_not_hold(tl, [change(2.0, versions="==3.1.0")])
+    assert "3.2.0 does not apply there, yet gives 2.0" in too_narrow
+    assert timeline.changes_that_do_not_hold(tl, [change(2.0, versions="==3.1.0", only=("keras3:torch",))]) == []
+    page = timeline.release_page(tl, 1, history.changes_by_release(tl)["3.1.0"], [change(2.0, versions=">=3.1.0")])
+    assert "  - *why* Evidence: where (keras3.toml:0, versions `>=3.1.0`)" in page and "Not yet verified" not in page
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow", "torch"])
+def test_the_shipped_change_records_hold_in_the_recorded_history(backend):
+    stacks = history.load_stacks(backend)
+    tl = history.timeline(history.load(FIXTURES / "history", backend, stacks))
+    assert timeline.changes_that_do_not_hold(tl, expectations.load_all()) == []
+
+
+def test_a_cross_stack_takes_the_older_framework_and_attribution_says_which_upgrade_moved_each_change():
+    old = Stack("keras-3.5.0-jax", "jax", "3.5.0", "2024-08-12", ("keras==3.5.0", "jax==0.4.31", "jaxlib==0.4.31",
+                                                                  "numpy==1.26.4"))
+    new = Stack("keras-3.6.0-jax", "jax", "3.6.0", "2024-10-03", ("keras==3.6.0", "jax==0.4.34", "jaxlib==0.4.34",
+                                                                  "numpy==2.1.2"))
+    cross = history.cross_stack(new, old)
+    assert cross.requirements == ("keras==3.6.0", "numpy==2.1.2", "jax==0.4.31", "jaxlib==0.4.31")
+    assert (cross.keras, cross.framework) == ("3.6.0", "JAX 0.4.31")
+    with pytest.raises(HistoryError, match="run on the same framework"):
+        history.cross_stack(STACKS[1], STACKS[0])
+
+    tl = history.timeline([(old, fp(3, 1.0)), (new, fp(4, 2.0))])
+    by_check = {a["key"]: a for a in history.attribution(tl, 1, (cross, fp(3, 2.0)))}
+    assert (by_check["dropped"]["moved_by"], by_check["dropped"]["cross"]) == ("the framework", 3)
+    assert (by_check["loss"]["moved_by"], by_check["loss"]["cross"]) == ("Keras", 2.0)
+    both = history.attribution(tl, 1, (cross, fp(5, 2.0)))
+    assert {a["key"]: a["moved_by"] for a in both}["dropped"] == "both together"
+    page = timeline.attribution_page(tl, 1, cross.framework, list(by_check.values()))
+    assert "| `c` | dropped units | `3` | `3` | `4` | the framework |" in page
+    assert "Moved by: the framework 1, Keras 1." in page
+
+
 def record_fake(tmp_path, monkeypatch, broken: str):
     """history.run with building and fingerprinting replaced: ``broken`` fails to build."""
     def build(s, envs):
@@ -179,11 +244,14 @@ def test_diff_and_show_answer_from_the_recorded_history(recorded_history, tmp_pa
     (["diff", "3.0.0", "3.2.0"], "keras-3.2.0-jax is not recorded"),
     (["show", "no-such-case"], "no case is called 'no-such-case'"),
     (["run", "--stacks", "7.*"], "no stack matches '7.*'"),
+    (["attribute", "9.9.9"], "no stack is called '9.9.9'"),
+    (["attribute", "3.2.0"], "keras-3.2.0-jax is not recorded"),
+    (["attribute", "3.0.0"], "3.0.0 is the first recorded release"),
     (["diff", "3.0.0"], "the following arguments are required"),
     ([], "history needs a command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(recorded_history, args, message):
-    extra = ["--history", str(recorded_history)] if args and args[0] in ("diff", "show", "run") else []
+    extra = ["--history", str(recorded_history)] if args and args[0] in ("diff", "show", "run", "attribute") else []
     proc = cli(*args, *extra)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
