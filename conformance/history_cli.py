@@ -161,20 +161,28 @@ def emit(text: str, out: Path | None, what: str) -> None:
 
 
 def cmd_list(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     stacks = history.load_stacks(args.backend)
     failed = history.failures(args.history, args.backend)
-    print(f"{'stack':<20} {'released':<10}  {'framework':<18} recorded")
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="")
+    table.add_column("stack", no_wrap=True)
+    table.add_column("released", no_wrap=True)
+    table.add_column("framework")
+    table.add_column("recorded", ratio=1)
     for stack in stacks:
         fp = history.recorded(args.history, stack)
         if stack.name in failed and failed[stack.name]["recipe"] == stack.digest:
-            state = f"FAILED: {failed[stack.name]['error'][:60]}"
+            state = f"FAILED: {failed[stack.name]['error'][:200]}"
         elif fp is None:
             state = "not recorded"
         else:
             state = history.verdict_summary(fp)
             if fp["environment"].get("recipe") != stack.digest:
                 state += " (older recipe)"
-        print(f"{stack.name:<20} {stack.released:<10}  {stack.framework:<18} {state}")
+        table.add_row(stack.name, stack.released, stack.framework, state)
+    Console(highlight=False).print(table)
     stale = history.records_matching_no_stack(args.history, stacks)
     if stale:
         print(f"\n{len(stale)} expectation record(s) apply to none of these stacks\n"

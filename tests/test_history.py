@@ -1,6 +1,7 @@
 """The behaviour history: recipes as data, recording that survives failing stacks, and offline answers."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -298,6 +299,14 @@ def test_records_that_apply_to_no_recorded_stack_are_listed(recorded_history):
     assert all(r.versions for r in stale)  # an unscoped record applies to every stack
     proc = cli("list", "--history", str(recorded_history))
     assert proc.returncode == 0 and "apply to none of these stacks" in proc.stdout
+
+
+def test_history_list_fits_80_columns():
+    env = dict(os.environ, COLUMNS="80")
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "history", "list", "--backend", "tensorflow"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "tf-nightly" in proc.stdout
+    assert max(len(line.rstrip()) for line in proc.stdout.splitlines()) <= 80
 
 
 @pytest.mark.parametrize("args, message", [
