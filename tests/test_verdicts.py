@@ -245,6 +245,11 @@ def test_keras_version_is_read_from_the_imported_module(monkeypatch):
     try:
         assert adapter.keras_version == "3.16.0.dev2026102704"
         assert adapter.versions()["keras"] == "3.16.0.dev2026102704 (keras, from keras-nightly)"
+        monkeypatch.setattr(impls.importlib.metadata, "packages_distributions",
+                            lambda: {"keras": ["keras", "keras-nightly"]})
+        impls.distribution_note.cache_clear()
+        assert adapter.versions()["keras"].startswith(
+            "3.16.0.dev2026102704 (keras, installed by both keras and keras-nightly: its files are whichever")
         older = expectations.Record("divergence", "c", "r", "e", "keras3", "f", check="k", observed=1,
                                     versions="<3.14")
         assert not older.applies_to(IMPL, "keras", adapter.keras_version)

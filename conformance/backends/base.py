@@ -58,13 +58,21 @@ def module_version(module: str) -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def distribution_note(module: str, variant: str) -> str:
-    """``", from keras-nightly"`` where the module comes from a distribution not named like the variant."""
+    """``", from keras-nightly"`` where the module comes from a distribution not named like the variant;
+    where two distributions install it (keras and keras-nightly), a warning that its files are whichever
+    was installed last, or a mix."""
     try:
-        dists = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
+        dists = sorted({d.lower().replace("_", "-") for d in
+                        importlib.metadata.packages_distributions().get(module.split(".")[0], [])})
     except Exception:  # informational only
         return ""
-    others = [d for d in dists if d.lower().replace("_", "-") != variant.replace("_", "-")]
-    return f", from {', '.join(sorted(set(others)))}" if others and variant != "tensorflow.keras" else ""
+    if variant == "tensorflow.keras":
+        return ""
+    if len(dists) > 1:
+        return (f", installed by both {' and '.join(dists)}: its files are whichever was installed last, "
+                "or a mix; uninstall one")
+    others = [d for d in dists if d != variant.replace("_", "-")]
+    return f", from {', '.join(others)}" if others else ""
 
 
 #: Lines TensorFlow's native libraries print while they load, whatever TF_CPP_MIN_LOG_LEVEL says:
