@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,24 @@ def test_a_change_record_holds_on_exactly_the_stacks_it_applies_to_and_explains_
     assert timeline.changes_that_do_not_hold(tl, [change(2.0, versions="==3.1.0", only=("keras3:torch",))]) == []
     page = timeline.release_page(tl, 1, history.changes_by_release(tl)["3.1.0"], [change(2.0, versions=">=3.1.0")])
     assert "  - *why* Evidence: where (keras3.toml:0, versions `>=3.1.0`)" in page and "Not yet verified" not in page
+
+
+def test_history_pages_refuses_while_a_change_record_does_not_hold(tmp_path):
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES / "expectations", fixtures / "expectations")
+    (fixtures / "history").mkdir()
+    shutil.copy(FIXTURES / "history" / "jax.toml", fixtures / "history")
+    with (fixtures / "expectations" / "keras3.toml").open("a") as f:
+        f.write('\n[[change]]\ncase = "batchnorm-accuracy-float32-4d"\ncheck = "training-output"\n'
+                'observed = "≤ 1 eps of float32"\nonly = ["keras3:jax"]\nframework = "jax>=0.10.0"\n'
+                'reason = "too wide"\nevidence = "none"\n')
+    out = tmp_path / "pages"
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "history", "pages", "--out", str(out),
+                           "--history", str(FIXTURES / "history")], capture_output=True, text=True,
+                          env=dict(os.environ, CONFORMANCE_FIXTURES=str(fixtures)))
+    assert proc.returncode == 1, proc.stderr
+    assert "3.12.2 applies there, but the check gives ≤ 16 eps of float32" in proc.stderr
+    assert "no pages written" in proc.stderr and not list(out.glob("*.md"))
 
 
 @pytest.mark.parametrize("backend", ["jax", "tensorflow", "torch"])
