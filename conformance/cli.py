@@ -448,10 +448,17 @@ def cmd_list(args) -> int:
                            "needs": list(c.needs), "template": c.template, "defined_at": c.defined_at}
                           for c in chosen], indent=1))
         return EXIT_OK
-    width = max(len(c.id) for c in chosen)
+    import shutil
+    import textwrap
+
+    columns = max(shutil.get_terminal_size().columns, 40)  # $COLUMNS, the terminal, else 80
     for c in chosen:
-        print(f"{c.id:<{width}}  [{', '.join(c.markers)}]  {c.description}")
-        print(f"{'':<{width}}  declared at {c.defined_at}" + (f" as {c.template}" if c.template else ""))
+        print(f"{c.id}  [{', '.join(c.markers)}]")
+        print(textwrap.fill(c.description, columns, initial_indent="    ", subsequent_indent="    ",
+                            break_on_hyphens=False))
+        print(textwrap.fill(f"declared at {c.defined_at}" + (f" as {c.template}" if c.template else ""), columns,
+                            initial_indent="    ", subsequent_indent="      ", break_long_words=False,
+                            break_on_hyphens=False))
     print(f"{len(chosen)} of {len(cases.all_cases())} cases")
     return EXIT_OK
 

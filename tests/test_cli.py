@@ -171,12 +171,14 @@ def test_list_prints_every_case_without_importing_a_framework():
     code = ("import sys; from conformance import cli; status = cli.main(['list']); "
             "print('IMPORTED', sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules)); "
             "sys.exit(status)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, COLUMNS="80"))
     from conformance import cases
 
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()[:-2]
-    ids = [line.split()[0] for line in lines[0::2]]
+    ids = [line.split()[0] for line in lines if not line.startswith(" ")]
     assert ids == [c.id for c in cases.all_cases()]
-    assert all(line.split()[:2] == ["declared", "at"] for line in lines[1::2])
+    assert sum(line.startswith("    declared at ") for line in lines) == len(ids)
+    assert max(len(line) for line in lines) <= 80  # a terminal of 80 columns, or a pipe
     assert "IMPORTED []" in proc.stdout
