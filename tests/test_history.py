@@ -247,6 +247,31 @@ def recorded_history(tmp_path):
     return tmp_path
 
 
+def test_attribute_builds_the_cross_stack_and_writes_which_upgrade_moved_each_change(recorded_history, tmp_path,
+                                                                                     monkeypatch, capsys):
+    import argparse
+
+    from conformance import history_cli
+
+    built = []
+    monkeypatch.setattr(history, "build", lambda s, envs: built.append(s) or Path(sys.executable))
+    monkeypatch.setattr(history, "fingerprint_stack", lambda s, python, timeout: fp(3))
+    out = tmp_path / "attribution.md"
+    args = argparse.Namespace(backend="jax", history=recorded_history, release="3.1.0", envs=tmp_path / "envs",
+                              timeout=60, out=out)
+    assert history_cli.cmd_attribute(args) == 0
+    [cross] = built
+    assert cross.keras == "3.1.0" and cross.framework == "JAX 0.4.20"  # 3.0.0's JAX under Keras 3.1.0
+    assert "| `c` | dropped units | `3` | `3` | `4` | the framework |" in out.read_text()
+
+    def fails(s, envs):
+        raise history.StackFailed("pip install failed: no solution")
+
+    monkeypatch.setattr(history, "build", fails)
+    assert history_cli.cmd_attribute(args) == 1
+    assert "pip install failed: no solution" in capsys.readouterr().err
+
+
 def test_diff_and_show_answer_from_the_recorded_history(recorded_history, tmp_path):
     proc = cli("diff", "3.0.0", "3.1.0", "--history", str(recorded_history))
     assert proc.returncode == 1 and "| dropped units | 3 | 4 |" in proc.stdout
