@@ -2,12 +2,12 @@
 """How long the conformance suite takes on ``keras3:jax`` against Keras's own unit tests of the same modules,
 measured back to back on this machine.
 
-    python scripts/speed-vs-keras-tests.py [--out FILE.json]
+    python scripts/speed-vs-keras-tests.py [--workers N] [--out FILE.json]
 
 First imports and collects both, untimed, with Python's bytecode cache on (in a scratch directory), so
 that neither measurement pays for compiling Python sources: as after ``pip install``, which compiles
 them, and whatever ``PYTHONDONTWRITEBYTECODE`` says.  Then runs, one after another and each serially
-(no xdist):
+(no xdist; with ``--workers N``, each with N pytest-xdist workers):
 
 1. Keras's unit tests of initializers, BatchNormalization, the regularisation layers, the regularisers
    and Dense, as installed with Keras (``keras/src/...``), on JAX;
@@ -71,7 +71,10 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="also write the measurement as JSON here")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="run both with N pytest-xdist workers (default: serially)")
     args = parser.parse_args()
+    parallel = ["-n", str(args.workers)] if args.workers > 0 else ["-p", "no:xdist"]
     sys.path.insert(0, str(ROOT))
     from conformance.files import write_atomic
 
@@ -99,14 +102,14 @@ def main() -> int:
         # and not this project's plugin or settings.
         keras_cmd = [sys.executable, "-m", "pytest", *[str(keras_dir / t) for t in KERAS_TESTS], "-q",
                      "-c", str(scratch / "pytest.ini"), "--rootdir", str(scratch), "--noconftest", "-p", "conftest",
-                     "-p", "no:keras_conformance", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"]
+                     "-p", "no:keras_conformance", "-p", "no:cacheprovider", "-p", "no:randomly", *parallel]
         suite_env = dict(base, JAX_COMPILATION_CACHE_DIR=str(scratch / "jax-cache"))
         # Python's bytecode, compiled once for both (collection imports everything either run imports).
         for env in (keras_env, suite_env):
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
         suite_cmd = [sys.executable, "-m", "pytest", "tests/test_conformance.py", "--impl", "keras3:jax", "-q",
-                     "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"]
+                     "-p", "no:cacheprovider", "-p", "no:randomly", *parallel]
         # keras.utils.set_random_seed imports TensorFlow where it is installed, which collecting does not.
         seed_cmd = [sys.executable, "-c", "import keras; keras.utils.set_random_seed(0)"]
         for cmd, env, cwd in [([*keras_cmd, "--collect-only"], keras_env, scratch), (seed_cmd, keras_env, scratch),
@@ -129,6 +132,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "versions": {d: metadata.version(d) for d in ("keras", "jax", "jaxlib")},
         "python_bytecode": "compiled before the runs (as pip installs packages)",
+        "xdist_workers": args.workers,
         "runs": runs,
         "ratio_cold": round(runs["suite_cold"]["seconds"] / runs["keras_tests"]["seconds"], 3),
         "ratio_warm": round(runs["suite_warm"]["seconds"] / runs["keras_tests"]["seconds"], 3),
