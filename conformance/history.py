@@ -63,6 +63,11 @@ def _excludes_file(directory: Path, names: tuple[str, ...] | list[str]) -> list[
     return ["--excludes", str(path)]
 
 
+def requirement_name(requirement: str) -> str:
+    """The distribution a pinned requirement names, as pins compare it: 'jax[cpu]==0.4.30' → 'jax'."""
+    return requirement.split("==")[0].split("[")[0].strip().lower()
+
+
 class HistoryError(FixtureError):
     """Bad input for the history (an unknown release, a corrupt recipe or history file); one line."""
 
@@ -124,9 +129,8 @@ class Stack:
     def pinned(self, package: str) -> str:
         """The version the recipe pins ``package`` to, or ''."""
         for req in self.requirements:
-            name, _, pinned = req.partition("==")
-            if name.strip().lower().split("[")[0] == package:
-                return pinned
+            if requirement_name(req) == package:
+                return req.partition("==")[2]
         return ""
 
 
@@ -568,7 +572,7 @@ def resolve_recipe(keras: str, released: str, backend: str = "jax", requirements
     cmd = [uv_binary(), "pip", "compile", "-", "-q", "--no-header", "--no-annotate", "--python-version", "3.11",
            "--exclude-newer", (day + datetime.timedelta(days=1)).isoformat()]
     wanted = "\n".join(requirements)
-    names = [r.split("==")[0].split("[")[0].strip().lower() for r in requirements]
+    names = [requirement_name(r) for r in requirements]
     with tempfile.TemporaryDirectory(prefix="keras-conformance-recipe-") as tmp:
         excludes = _excludes_file(Path(tmp), [other for package, other in SAME_MODULE.items() if package in names])
         proc = subprocess.run(cmd + excludes, input=wanted + "\n", capture_output=True, text=True, timeout=300)
@@ -606,19 +610,15 @@ FRAMEWORK_PACKAGES = {
 }
 
 
-def _name(requirement: str) -> str:
-    return requirement.split("==")[0].split("[")[0].strip().lower()
-
-
 def cross_stack(new: Stack, old: Stack) -> Stack:
     """``new``'s recipe on ``old``'s framework: its requirements with the framework's packages
     (``FRAMEWORK_PACKAGES``) pinned as ``old`` pins them, everything else as ``new`` has it."""
     framework = FRAMEWORK_PACKAGES[new.backend]
-    taken = tuple(r for r in old.requirements if _name(r) in framework)
+    taken = tuple(r for r in old.requirements if requirement_name(r) in framework)
     if new.framework == old.framework or not taken:
         raise HistoryError(f"{old.label} and {new.label} run on the same framework ({new.framework or 'none pinned'}): "
                            "what changed between them is Keras's")
-    kept = tuple(r for r in new.requirements if _name(r) not in framework)
+    kept = tuple(r for r in new.requirements if requirement_name(r) not in framework)
     return Stack(f"{new.name}-on-{old.name}", new.backend, new.keras, new.released, kept + taken,
                  implementation=new.implementation)
 
@@ -628,12 +628,13 @@ MOVED_BY = {(True, False): "the framework", (False, True): "Keras", (False, Fals
             (True, True): "undecided"}
 
 
-def attribution(tl: dict[str, Any], index: int, cross: tuple[Stack, dict[str, Any]]) -> list[dict[str, Any]]:
+def attribution(tl: dict[str, Any], index: int, cross: dict[str, Any]) -> list[dict[str, Any]]:
     """For each change at the timeline's ``index``-th release, its value on the cross stack (that release's
-    Keras on the release before's framework) and what moved it: 'the framework' where the cross stack
+    Keras on the release before's framework; ``cross`` is its fingerprint) and what moved it: 'the framework'
+    where the cross stack
     keeps the old value (Keras's upgrade alone changes nothing), 'Keras' where it has the new one, 'both
     together' where it has neither."""
-    case_rows = rows(cross[1])
+    case_rows = rows(cross)
     out = []
     for change in changes_by_release(tl)[tl["releases"][index]]:
         kind = tl["cases"][change["case"]]["checks"][change["key"]]["kind"]

@@ -257,7 +257,7 @@ def cmd_attribute(args) -> int:
         print(f"keras-conformance: {cross.name}: {exc}", file=sys.stderr)
         return EXIT_CHANGED
     tl = history.timeline(recorded_stacks)
-    attributed = history.attribution(tl, index, (cross, fp))
+    attributed = history.attribution(tl, index, fp)
     emit(timeline.attribution_page(tl, index, old.framework, attributed), args.out, f"{len(attributed)} change(s)")
     return EXIT_OK
 

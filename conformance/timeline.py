@@ -43,11 +43,14 @@ def states(tl: dict[str, Any], case: dict[str, Any]) -> list[int]:
     return [seen.setdefault(s, len(seen)) for s in signature]
 
 
+def value_at(check: dict[str, Any], index: int) -> Any:
+    """A check's value at the timeline's ``index``-th release (``history.ABSENT`` where it was not observed)."""
+    return next(r["value"] for r in check["runs"] if r["first"] <= index <= r["last"])
+
+
 def verdict_at(case: dict[str, Any], i: int) -> str:
     check = case["checks"].get("verdict")
-    if check is None:
-        return ""
-    return next(r["value"] for r in check["runs"] if r["first"] <= i <= r["last"])
+    return "" if check is None else value_at(check, i)
 
 
 def what_changed_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[str]:
@@ -238,9 +241,9 @@ def unexplained(tl: dict[str, Any], index: int, case_id: str, items: list[dict[s
     changed between the two stacks too (then it, not Keras, may have moved the values)."""
     line = "Not yet verified against the two releases' sources"
     if all(c["key"] != "verdict" for c in items):
-        verdict = tl["cases"][case_id]["checks"].get("verdict")
+        verdict = verdict_at(tl["cases"][case_id], index)
         if verdict:
-            line += f"; the verdict stayed `{value_at(verdict, index)}`"
+            line += f"; the verdict stayed `{verdict}`"
     if framework_changed:
         before, stack = tl["stacks"][index - 1]["framework"], tl["stacks"][index]["framework"]
         line += f"; the framework changed too ({before} → {stack}), which may have moved it"
@@ -250,11 +253,6 @@ def unexplained(tl: dict[str, Any], index: int, case_id: str, items: list[dict[s
 def scope_text(record: Any) -> str:
     """', versions `<3.0.3`, framework `jax>=0.10.2`': the version scopes of a record, as a page shows them."""
     return "".join(f", {name} `{value}`" for name in ("versions", "framework") if (value := getattr(record, name)))
-
-
-def value_at(check: dict[str, Any], index: int) -> Any:
-    """A check's value at the timeline's ``index``-th release (``history.ABSENT`` where it was not observed)."""
-    return next(r["value"] for r in check["runs"] if r["first"] <= index <= r["last"])
 
 
 def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str]:

@@ -189,10 +189,10 @@ def test_a_cross_stack_takes_the_older_framework_and_attribution_says_which_upgr
         history.cross_stack(STACKS[1], STACKS[0])
 
     tl = history.timeline([(old, fp(3, 1.0)), (new, fp(4, 2.0))])
-    by_check = {a["key"]: a for a in history.attribution(tl, 1, (cross, fp(3, 2.0)))}
+    by_check = {a["key"]: a for a in history.attribution(tl, 1, fp(3, 2.0))}
     assert (by_check["dropped"]["moved_by"], by_check["dropped"]["cross"]) == ("the framework", 3)
     assert (by_check["loss"]["moved_by"], by_check["loss"]["cross"]) == ("Keras", 2.0)
-    both = history.attribution(tl, 1, (cross, fp(5, 2.0)))
+    both = history.attribution(tl, 1, fp(5, 2.0))
     assert {a["key"]: a["moved_by"] for a in both}["dropped"] == "both together"
     page = timeline.attribution_page(tl, 1, cross.framework, list(by_check.values()))
     assert "| `c` | dropped units | `3` | `3` | `4` | the framework |" in page
