@@ -40,6 +40,7 @@ from typing import Any, Callable
 from packaging.version import InvalidVersion, Version
 
 from conformance import FIXTURES, children, fingerprint, surface
+from conformance import timeline as timeline_view
 from conformance.files import FixtureError, read_toml, write_atomic
 
 HISTORY = FIXTURES / "history"
@@ -83,6 +84,7 @@ class Stack:
     requirements: tuple[str, ...]
     note: str = ""
     implementation: str = ""  # the recipe's ``impl``: "keras2" for Keras 2 stacks; default keras3:<backend>
+    follows: str = ""  # the stack its users upgrade from, where that is not the one before it (``predecessors``)
 
     @property
     def impl(self) -> str:
@@ -145,12 +147,12 @@ def load_stacks(backend: str = "jax", directory: Path = HISTORY) -> list[Stack]:
         missing = [key for key in ("name", "keras", "released", "requirements") if key not in entry]
         if missing:
             raise HistoryError(f"{path.name} stack #{n}: missing {', '.join(missing)}")
-        extra = set(entry) - {"name", "keras", "released", "requirements", "note", "impl"}
+        extra = set(entry) - {"name", "keras", "released", "requirements", "note", "impl", "follows"}
         if extra:
             raise HistoryError(f"{path.name} stack #{n}: unknown key(s) {sorted(extra)}")
         stack = Stack(entry["name"], backend, str(entry["keras"]), str(entry["released"]),
                       tuple(entry["requirements"]), " ".join(str(entry.get("note", "")).split()),
-                      str(entry.get("impl", "")))
+                      str(entry.get("impl", "")), str(entry.get("follows", "")))
         if stack.impl not in impl_ids():
             raise HistoryError(f"{path.name} stack {stack.name}: no implementation is called {stack.impl!r}")
         try:
@@ -161,7 +163,13 @@ def load_stacks(backend: str = "jax", directory: Path = HISTORY) -> list[Stack]:
     names = [s.name for s in stacks]
     if len(set(names)) != len(names):
         raise HistoryError(f"{path.name}: a stack name is used twice")
-    return sorted(stacks, key=lambda s: s.version)
+    stacks.sort(key=lambda s: s.version)
+    order = {s.name: i for i, s in enumerate(stacks)}
+    for i, stack in enumerate(stacks):
+        if stack.follows and order.get(stack.follows, i) >= i:
+            where = "no stack" if stack.follows not in order else "a stack that does not come before it"
+            raise HistoryError(f"{path.name} stack {stack.name}: follows {stack.follows!r}, {where}")
+    return stacks
 
 
 def impl_ids() -> set[str]:
@@ -492,14 +500,24 @@ def rows(fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
 ABSENT = "(not observed)"
 
 
+def predecessors(stacks: list[Stack]) -> list[int | None]:
+    """For each stack of an ordered list, the index of the stack its users upgrade from, what a release page
+    compares it with: the one it ``follows`` (Keras 3.0.5 on TensorFlow 2.16 follows Keras 2.15 on TensorFlow
+    2.15, not the tf_keras releases that sort between them), else the one before it; None for the first,
+    and where the stack it follows is not in the list."""
+    index = {s.name: i for i, s in enumerate(stacks)}
+    return [index.get(s.follows) if s.follows else (i - 1 if i else None) for i, s in enumerate(stacks)]
+
+
 def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, Any]:
     """Per case and check, the runs of releases over which the observed value is the same.
 
     Values compare as the fingerprint diff compares them (numbers within ``NUMERIC_RTOL``,
     statistical checks by consistency only).  A case's ``changed_in`` lists the releases at
-    which anything about it differs from the release before.
+    which anything about it differs from the release it follows (``previous``: see ``predecessors``).
     """
     releases = [s.label for s, _ in recorded_stacks]
+    previous = predecessors([s for s, _ in recorded_stacks])
     per_release = [rows(fp) for _, fp in recorded_stacks]
     case_ids = sorted({c for r in per_release for c in r}, key=lambda c: (c.startswith("surface-"), c))
     cases = {}
@@ -516,27 +534,26 @@ def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, A
                 if runs and fingerprint._same(kind, runs[-1]["value"], value):
                     runs[-1]["last"] = i
                 else:
-                    if runs:
-                        changed_at.add(i)
                     runs.append({"first": i, "last": i, "value": value})
+                before = previous[i]
+                if before is not None and not fingerprint._same(kind, values[before][1], value):
+                    changed_at.add(i)
             checks[key] = {"label": values[-1][2], "kind": values[-1][0], "runs": runs}
         cases[case_id] = {"topic": first["topic"], "description": first["description"], "checks": checks,
                           "changed_in": [releases[i] for i in sorted(changed_at)]}
-    return {"backend": recorded_stacks[0][0].backend, "releases": releases,
+    return {"backend": recorded_stacks[0][0].backend, "releases": releases, "previous": previous,
             "stacks": [{"name": s.name, "keras": s.keras, "label": s.label, "released": s.released,
                         "framework": s.framework, "impl": s.impl, "environment": fp["environment"]} for s, fp in recorded_stacks],
             "cases": cases}
 
 
 def changes_by_release(tl: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """For each release, every check whose value differs from the release before: case, check, old, new."""
+    """For each release, every check whose value differs from the release it follows: case, check, old, new."""
     out: dict[str, list[dict[str, Any]]] = {r: [] for r in tl["releases"]}
-    for case_id, case in tl["cases"].items():
-        for key, check in case["checks"].items():
-            for before, after in zip(check["runs"], check["runs"][1:]):
-                out[tl["releases"][after["first"]]].append(
-                    {"case": case_id, "topic": case["topic"], "key": key, "check": check["label"],
-                     "old": before["value"], "new": after["value"]})
+    for i, release in enumerate(tl["releases"]):
+        for case_id, case in tl["cases"].items():
+            out[release] += [{"case": case_id, "topic": case["topic"], **change}
+                             for change in timeline_view.changes_at(tl, case, i)]
     return out
 
 
@@ -592,7 +609,8 @@ def write_stacks(stacks: list[Stack], backend: str = "jax", directory: Path = HI
               "# before the day after its release, for Python 3.11; add one with\n"
               f"#   keras-conformance history add VERSION --released YYYY-MM-DD --backend {backend}\n\n")
     entries = [{"name": s.name, "keras": s.keras, "released": s.released,
-                **({"impl": s.implementation} if s.implementation else {}), "requirements": list(s.requirements),
+                **({"impl": s.implementation} if s.implementation else {}),
+                **({"follows": s.follows} if s.follows else {}), "requirements": list(s.requirements),
                 **({"note": s.note} if s.note else {})} for s in sorted(stacks, key=lambda s: s.version)]
     path = directory / f"{backend}.toml"
     write_atomic(path, header + tomli_w.dumps({"stack": entries}, multiline_strings=True))

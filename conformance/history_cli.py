@@ -245,9 +245,11 @@ def cmd_attribute(args) -> int:
     if index is None:
         raise history.HistoryError(f"{new.name} is not recorded in {args.history / args.backend}; "
                                    f"run: keras-conformance history run --stacks {new.keras}")
-    if index == 0:
-        raise history.HistoryError(f"{new.label} is the first recorded release: nothing to attribute")
-    old = recorded_stacks[index - 1][0]
+    tl = history.timeline(recorded_stacks)
+    if tl["previous"][index] is None:
+        raise history.HistoryError(f"{new.label} follows {new.follows}, which is not recorded: nothing to attribute"
+                                   if new.follows else f"{new.label} is the first recorded release: nothing to attribute")
+    old = recorded_stacks[tl["previous"][index]][0]
     cross = history.cross_stack(new, old)
     print(f"keras-conformance: building {cross.name} ({old.framework} under Keras {new.label})", file=sys.stderr)
     try:
@@ -256,7 +258,6 @@ def cmd_attribute(args) -> int:
     except history.StackFailed as exc:
         print(f"keras-conformance: {cross.name}: {exc}", file=sys.stderr)
         return EXIT_CHANGED
-    tl = history.timeline(recorded_stacks)
     attributed = history.attribution(tl, index, fp)
     emit(timeline.attribution_page(tl, index, old.framework, attributed), args.out, f"{len(attributed)} change(s)")
     return EXIT_OK
@@ -286,12 +287,15 @@ def cmd_pages(args) -> int:
     changes = history.changes_by_release(tl)
     index = [f"# What changed in each Keras release on {tl['backend']}", ""]
     with staged(args.out) as stage:  # every page, or none
-        for i, release in enumerate(tl["releases"][1:], start=1):
+        for i, release in enumerate(tl["releases"]):
+            if tl["previous"][i] is None:  # the first release, or one whose predecessor is not recorded
+                continue
             name = f"keras-{tl['stacks'][i]['keras']}.md"
             stage(name, timeline.release_page(tl, i, changes[release], records))
-            index.append(f"- [{release}]({name}): {len({c['case'] for c in changes[release]})} case(s) changed")
+            index.append(f"- [{release}]({name}), from {tl['releases'][tl['previous'][i]]}: "
+                         f"{len({c['case'] for c in changes[release]})} case(s) changed")
         stage("README.md", "\n".join(index) + "\n")
-    print(f"{len(tl['releases']) - 1} pages in {args.out}")
+    print(f"{sum(before is not None for before in tl['previous'])} pages in {args.out}")
     return EXIT_OK
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from packaging.version import Version
 
+from conformance.fingerprint import _same
+
 #: Background colours of a case's successive behaviours along the releases (the first is the oldest).
 PALETTE = ("#dbe9f6", "#fde2c4", "#d5efd5", "#f3d3e6", "#e6e0f5", "#fff3b0", "#cfeff0", "#f5d0c5")
 VERDICT_MARK = {"pass": "✓", "divergence": "d", "fail": "✗", "skip": "s"}
@@ -53,13 +55,22 @@ def verdict_at(case: dict[str, Any], i: int) -> str:
     return "" if check is None else value_at(check, i)
 
 
-def what_changed_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[str]:
+def changes_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[dict[str, Any]]:
+    """Each check of ``case`` whose value at the ``i``-th release differs from the release it follows
+    (``tl["previous"]``; none for the first): key, label, old and new value."""
+    before = tl["previous"][i]
+    if before is None:
+        return []
     out = []
-    for check in case["checks"].values():
-        for before, after in zip(check["runs"], check["runs"][1:]):
-            if after["first"] == i:
-                out.append(f"{check['label']}: {value_text(before['value'], 60)} → {value_text(after['value'], 60)}")
+    for key, check in case["checks"].items():
+        old, new = value_at(check, before), value_at(check, i)
+        if not _same(check["kind"], old, new):
+            out.append({"key": key, "check": check["label"], "old": old, "new": new})
     return out
+
+
+def what_changed_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[str]:
+    return [f"{c['check']}: {value_text(c['old'], 60)} → {value_text(c['new'], 60)}" for c in changes_at(tl, case, i)]
 
 
 def changed_checks(tl: dict[str, Any], case: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -74,14 +85,16 @@ def markdown(tl: dict[str, Any]) -> str:
     out = [f"# Behaviour history on {tl['backend']}: {len(tl['releases'])} releases, {first} to {last}", "",
            f"{len(changed)} of {len(tl['cases'])} cases and surfaces changed somewhere along the history; "
            "each line below is a run of releases over which a check gave the same value.", "",
-           "## Releases", "", "| release | released | framework | cases that changed here |", "|---|---|---|---|"]
+           "## Releases", "", "| release | released | framework | compared with | cases that changed here |",
+           "|---|---|---|---|---|"]
     by_release: dict[str, list[str]] = {r: [] for r in tl["releases"]}
     for case_id in changed:
         for release in tl["cases"][case_id]["changed_in"]:
             by_release[release].append(case_id)
-    for stack in tl["stacks"]:
+    for stack, before in zip(tl["stacks"], tl["previous"]):
         here = by_release[stack["label"]]
-        out.append(f"| {stack['label']} | {stack['released']} | {stack['framework']} | "
+        compared = "—" if before is None else tl["releases"][before]
+        out.append(f"| {stack['label']} | {stack['released']} | {stack['framework']} | {compared} | "
                    + (", ".join(f"`{c}`" for c in here) if here else "—") + " |")
     out += ["", "## Cases that changed", ""]
     for case_id in changed:
@@ -105,6 +118,7 @@ table.grid th.rel { writing-mode: vertical-rl; transform: rotate(180deg); font-w
 table.grid td { border: 1px solid #fff; text-align: center; width: 1.6em; height: 1.5em; padding: 0; cursor: default; }
 table.grid td.case { text-align: left; white-space: nowrap; padding-right: .6em; width: auto; font-family: monospace; }
 table.grid td.change { box-shadow: inset 3px 0 0 #c0392b; }
+table.grid .branch { border-left: 3px solid #555; }
 table.grid td.fail { color: #c0392b; font-weight: bold; }
 table.grid tr.topic td { background: #fff; font-weight: bold; padding-top: .8em; text-align: left; }
 details { margin: .4em 0; } details code { background: #f4f4f4; }
@@ -124,10 +138,10 @@ def html_page(tl: dict[str, Any]) -> str:
              "is a case, each column a release; a colour is one behaviour of that row, so a change of colour is a "
              "change of behaviour, and a red edge marks the release where it happened. The mark is the verdict "
              "(✓ pass, d recorded divergence, ✗ fail, s skip). Hover over a cell for what changed there; the "
-             "details below the grid give every value.</p>",
+             "details below the grid give every value.</p>", *branch_note(tl),
              "<table class='grid'><tr><th></th>"]
-    parts += [f"<th class='rel' title='{e(s['label'])}: {e(s['released'])}, {e(s['framework'])}'>{e(s['keras'])}</th>"
-              for s in tl["stacks"]]
+    parts += [f"<th class='rel{' branch' if branches(tl, i) else ''}' title='{e(s['label'])}: {e(s['released'])}, "
+              f"{e(s['framework'])}{e(follows_text(tl, i))}'>{e(s['keras'])}</th>" for i, s in enumerate(tl["stacks"])]
     parts.append("</tr>")
     topic = None
     for case_id in sorted(changed, key=lambda c: (tl["cases"][c]["topic"], c)):
@@ -140,7 +154,8 @@ def html_page(tl: dict[str, Any]) -> str:
             verdict = verdict_at(case, i)
             here = what_changed_at(tl, case, i)
             title = f"{tl['releases'][i]}: {verdict or 'surface'}" + ("".join(f"\n{line}" for line in here))
-            classes = " ".join(c for c in ("change" if here else "", "fail" if verdict == "fail" else "") if c)
+            classes = " ".join(c for c in ("change" if here else "", "fail" if verdict == "fail" else "",
+                                           "branch" if branches(tl, i) else "") if c)
             row.append(f"<td class='{classes}' style='background:{PALETTE[state % len(PALETTE)]}' "
                        f"title='{e(title)}'>{VERDICT_MARK.get(verdict, '')}</td>")
         parts.append("".join(row) + "</tr>")
@@ -157,6 +172,25 @@ def html_page(tl: dict[str, Any]) -> str:
     parts.append(f"<h2>The same in every release ({len(same)})</h2><p>"
                  + ", ".join(f"<code>{e(c)}</code>" for c in same) + "</p></body></html>\n")
     return "".join(parts)
+
+
+def branches(tl: dict[str, Any], i: int) -> bool:
+    """Whether the ``i``-th release follows another than the one before it: a new line of releases starts."""
+    return i > 0 and tl["previous"][i] != i - 1
+
+
+def branch_note(tl: dict[str, Any]) -> list[str]:
+    """The HTML paragraph naming the releases compared with another than the column before them."""
+    lines = [f"{html.escape(tl['releases'][i])} with {html.escape(tl['releases'][tl['previous'][i]])}"
+             for i in range(len(tl["releases"])) if branches(tl, i) and tl["previous"][i] is not None]
+    if not lines:
+        return []
+    return ["<p class='lead'>A grey line before a release marks a new line of releases: its changes are counted "
+            "from the release its users upgrade from, not from the column before it (" + "; ".join(lines) + ").</p>"]
+
+
+def follows_text(tl: dict[str, Any], i: int) -> str:
+    return f"; compared with {tl['releases'][tl['previous'][i]]}" if branches(tl, i) and tl["previous"][i] is not None else ""
 
 
 def render(tl: dict[str, Any], fmt: str) -> str:
@@ -179,16 +213,20 @@ def show(tl: dict[str, Any], case_id: str) -> str:
 
 
 def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], records: list[Any]) -> str:
-    """What changed in the four topics from the release before ``index``, each change with the expectation
-    records (reason, evidence) whose version range starts or ends there, or marked as not yet verified."""
-    release, previous = tl["releases"][index], tl["releases"][index - 1]
-    stack, before = tl["stacks"][index], tl["stacks"][index - 1]
+    """What changed in the four topics from the release ``index`` follows (``tl["previous"]``), each change
+    with the expectation records (reason, evidence) whose version range starts or ends there, or marked as
+    not yet verified."""
+    release, previous = tl["releases"][index], tl["releases"][tl["previous"][index]]
+    stack, before = tl["stacks"][index], tl["stacks"][tl["previous"][index]]
     framework_changed = stack["framework"] != before["framework"]
     measured = stack["framework"] + (f" ({previous}: {before['framework']})" if framework_changed
                                      else f", as {previous} was")
     out = [f"# Keras {release} on {tl['backend']}: what changed from {previous}", "",
            f"Released {stack['released']}; measured with {measured}. Generated from the recorded history "
            "(`keras-conformance history pages`); each change lists the expectation records that explain it.", ""]
+    if tl["previous"][index] != index - 1:
+        out += [f"It is compared with {previous}, the release its users upgrade from, not with "
+                f"{tl['releases'][index - 1]}, which comes before it in version order (the recipe's `follows`).", ""]
     if not changes:
         return "\n".join(out + ["No behaviour of the four topics changed.", ""])
     by_case: dict[str, list[dict[str, Any]]] = {}
@@ -215,8 +253,8 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
 def attribution_page(tl: dict[str, Any], index: int, cross_framework: str, attributed: list[dict[str, Any]]) -> str:
     """Markdown: each change at the ``index``-th release, with its value on the cross stack (that release's
     Keras on the framework of the release before) and which upgrade moved it."""
-    release, previous = tl["releases"][index], tl["releases"][index - 1]
-    stack, before = tl["stacks"][index], tl["stacks"][index - 1]
+    release, previous = tl["releases"][index], tl["releases"][tl["previous"][index]]
+    stack, before = tl["stacks"][index], tl["stacks"][tl["previous"][index]]
     cross = f"Keras {release} on {cross_framework}"
     out = [f"# Keras {release} on {tl['backend']}: Keras's upgrade or the framework's?", "",
            f"{previous} ran on {before['framework']}, {release} on {stack['framework']}. The cross stack, {cross}, "
@@ -245,7 +283,7 @@ def unexplained(tl: dict[str, Any], index: int, case_id: str, items: list[dict[s
         if verdict:
             line += f"; the verdict stayed `{verdict}`"
     if framework_changed:
-        before, stack = tl["stacks"][index - 1]["framework"], tl["stacks"][index]["framework"]
+        before, stack = tl["stacks"][tl["previous"][index]]["framework"], tl["stacks"][index]["framework"]
         line += f"; the framework changed too ({before} → {stack}), which may have moved it"
     return line + "."
 
@@ -260,8 +298,6 @@ def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str
     each: a record holds when its check gives ``observed`` on every recorded stack it applies to, and
     something else on every other stack of the implementations it names (``only``; all where it names
     none)."""
-    from conformance.fingerprint import _same
-
     family = tl["stacks"][0].get("impl", "keras3").split(":")[0]
     problems = []
     for r in records:

@@ -132,6 +132,52 @@ def test_a_release_page_says_what_the_history_tells_of_a_change_no_record_explai
             "(JAX 0.4.30 → JAX 0.4.31), which may have moved it.") in other_framework  # the verdict changed
 
 
+def test_a_release_is_compared_with_the_release_it_follows_not_the_column_before_it():
+    """Keras 3 on TensorFlow 2.16 follows Keras 2.15 on TensorFlow 2.15, though tf_keras 2.16 sorts between."""
+    keras2 = Stack("keras-2.15-tf", "tensorflow", "2.15", "2024-03-08", ("tensorflow-cpu==2.15.1",),
+                   implementation="keras2")
+    tf_keras = Stack("tf-keras-2.16-tf", "tensorflow", "tf-keras-2.16", "2024-06-28",
+                     ("tensorflow==2.16.2", "tf-keras==2.16.0"), implementation="keras2")
+    keras3 = Stack("keras-3.0.5-tf", "tensorflow", "3.0.5", "2024-03-09", ("tensorflow-cpu==2.16.1",),
+                   follows="keras-2.15-tf")
+    tl = history.timeline([(keras2, fp(3, 1.0)), (tf_keras, fp(4, 1.0)), (keras3, fp(3, 2.0))])
+    assert tl["previous"] == [None, 0, 0]
+    assert tl["cases"]["c"]["changed_in"] == ["tf-keras-2.16", "3.0.5"]
+    assert [(c["key"], c["old"], c["new"]) for c in history.changes_by_release(tl)["3.0.5"]] == [("loss", 1.0, 2.0)]
+    page = timeline.release_page(tl, 2, history.changes_by_release(tl)["3.0.5"], [])
+    assert page.startswith("# Keras 3.0.5 on tensorflow: what changed from 2.15")
+    assert "measured with TensorFlow 2.16.1 (2.15: TensorFlow 2.15.1)" in page
+    assert "It is compared with 2.15, the release its users upgrade from, not with tf-keras-2.16" in page
+    assert "dropped units" not in page  # 3 at 2.15 and at 3.0.5; only tf-keras-2.16 has 4
+    grid = timeline.render(tl, "html")
+    assert "class='rel branch'" in grid and "3.0.5 with 2.15" in grid
+    assert timeline.what_changed_at(tl, tl["cases"]["c"], 2) == ["loss: 1.0 → 2.0"]
+    assert "| 3.0.5 | 2024-03-09 | TensorFlow 2.16.1 | 2.15 | `c` |" in timeline.render(tl, "md")
+    # A stack it follows that is not recorded: nothing to compare with, rather than the column before.
+    assert history.timeline([(tf_keras, fp(4)), (keras3, fp(3))])["previous"] == [None, None]
+
+
+def test_the_shipped_tensorflow_history_compares_keras_3_with_keras_2_15():
+    stacks = history.load_stacks("tensorflow")
+    previous = history.predecessors(stacks)
+    names = [s.name for s in stacks]
+    assert names[previous[names.index("keras-3.0.5-tf")]] == "keras-2.15-tf"
+    assert names[previous[names.index("tf-keras-2.16-tf")]] == "tf-keras-2.15-tf"
+    assert names[previous[names.index("keras-3.4.1-tf")]] == "keras-3.0.5-tf"
+    assert all(not s.follows for s in history.load_stacks("jax") + history.load_stacks("torch"))
+
+
+@pytest.mark.parametrize("follows, message", [("keras-9-tf", "follows 'keras-9-tf', no stack"),
+                                              ("b", "follows 'b', a stack that does not come before it")])
+def test_a_recipe_following_an_unknown_or_later_stack_is_one_line(tmp_path, follows, message):
+    (tmp_path / "jax.toml").write_text(
+        "[[stack]]\nname = 'a'\nkeras = '3.0.0'\nreleased = '2024-01-01'\nrequirements = []\n"
+        f"follows = '{follows}'\n[[stack]]\nname = 'b'\nkeras = '3.1.0'\nreleased = '2024-02-01'\n"
+        "requirements = []\n")
+    with pytest.raises(HistoryError, match=message):
+        history.load_stacks("jax", tmp_path)
+
+
 def change(observed, **scope):
     return Record("change", "c", "why", "where", "keras3", "keras3.toml", check="loss", observed=observed, **scope)
 
