@@ -27,6 +27,10 @@ from conformance.cases.helpers import (
 )
 from conformance.checks import FALSE_ALARM
 
+#: The batch of ones(1, 10) rows the Dropout cell's cases push through its model: one batch for all three,
+#: so that they share what they compile (each new batch size is a new program per op on JAX).
+DROPOUT_BATCH = 20000
+
 # -- Initialization cell --------------------------------------------------------------
 
 
@@ -108,18 +112,18 @@ def dropout_121_params(k, checks):
 def dropout_output_on_lattice(k, checks):
     model = build_dropout_model(k)
     values, _ = dropout_distribution()
-    y = k.to_numpy(model(np.ones((4096, 10), dtype=np.float32)))
+    y = k.to_numpy(model(np.ones((DROPOUT_BATCH, 10), dtype=np.float32)))
     off = y.ravel()[~oracles.on_lattice(y, values)]
     checks.equal("outputs off the lattice (first 5)", [], off[:5])
-    checks.true("dropout applied", len(np.unique(y)) > 1, "4096 outputs are not all equal")
+    checks.true("dropout applied", len(np.unique(y)) > 1, f"{DROPOUT_BATCH} outputs are not all equal")
 
 
-@case("notebook-dropout-output-mean", f"the mean output for ones(1, 10) over 20000 draws is the oracle's 23100 (z-test, alpha {FALSE_ALARM:g})",
+@case("notebook-dropout-output-mean", f"the mean output for ones(1, 10) over {DROPOUT_BATCH} draws is the oracle's 23100 (z-test, alpha {FALSE_ALARM:g})",
       topic="dropout")
 def dropout_output_mean(k, checks):
     model = build_dropout_model(k)
     mean, std = oracles.distribution_moments(*dropout_distribution())
-    y = k.to_numpy(model(np.ones((20000, 10), dtype=np.float32)))
+    y = k.to_numpy(model(np.ones((DROPOUT_BATCH, 10), dtype=np.float32)))
     checks.z_test("mean output", y.mean(), y.size, mean, std, alpha=FALSE_ALARM)
 
 
@@ -128,14 +132,14 @@ def dropout_output_mean(k, checks):
       topic="dropout")
 def dropout_build_time_training(k, checks):
     model = build_dropout_model(k)
-    x = np.ones((256, 10), dtype=np.float32)
+    x = np.ones((DROPOUT_BATCH, 10), dtype=np.float32)
     # Without dropout every output is Dense·Dense = 23100; with it, the last Dropout zeroes each output
-    # with probability 1/2, so among 256 outputs some are exactly 0 (all 256 nonzero: probability 2⁻²⁵⁶).
+    # with probability 1/2, so among the outputs some are exactly 0 (all nonzero: probability 2⁻²⁰⁰⁰⁰).
     # Zeros, not closeness to 23100, so that an implementation computing in lower precision is judged alike.
     applied = lambda y: bool(np.any(np.asarray(y) == 0.0))  # noqa: E731
     checks.equal("model(x) applies dropout", True, applied(k.to_numpy(model(x))))
     checks.equal("model(x, training=False) applies dropout", True, applied(k.to_numpy(model(x, training=False))))
-    checks.equal("predict applies dropout", True, applied(model.predict(x, verbose=0, batch_size=256)))
+    checks.equal("predict applies dropout", True, applied(model.predict(x, verbose=0, batch_size=DROPOUT_BATCH)))
 
 
 # -- Regularizers cell -------------------------------------------------------------------
