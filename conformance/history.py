@@ -57,11 +57,16 @@ SAME_MODULE = {"keras-nightly": "keras"}
 
 def _excludes_file(directory: Path, names: tuple[str, ...] | list[str]) -> list[str]:
     """uv's ``--excludes`` option for ``names`` (a requirements file written in ``directory``), or []."""
-    if not names:
+    return _uv_file_option(directory, "--excludes", names)
+
+
+def _uv_file_option(directory: Path, option: str, lines: tuple[str, ...] | list[str]) -> list[str]:
+    """uv's ``option`` (``--excludes``, ``--override``) for ``lines``, written as a file in ``directory``; or []."""
+    if not lines:
         return []
-    path = directory / "excludes.txt"
-    path.write_text("".join(f"{n}\n" for n in names))
-    return ["--excludes", str(path)]
+    path = directory / f"{option.strip('-')}.txt"
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return [option, str(path)]
 
 
 def requirement_name(requirement: str) -> str:
@@ -85,6 +90,7 @@ class Stack:
     note: str = ""
     implementation: str = ""  # the recipe's ``impl``: "keras2" for Keras 2 stacks; default keras3:<backend>
     follows: str = ""  # the stack its users upgrade from, where that is not the one before it (``predecessors``)
+    overrides: tuple[str, ...] = ()  # pins that win over what other packages require (uv's --override); cross stacks
 
     @property
     def impl(self) -> str:
@@ -97,6 +103,8 @@ class Stack:
         parts = [self.backend, sorted(self.requirements), SUITE_REQUIREMENTS]
         if self.implementation:
             parts.append(self.implementation)
+        if self.overrides:
+            parts.append(sorted(self.overrides))
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
     @property
@@ -261,7 +269,8 @@ def build(stack: Stack, envs: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="keras-conformance-build-") as tmp:
         steps = [[uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(env)],
                  [uv, "pip", "install", "-q", "--python", str(python), *_excludes_file(Path(tmp), stack.excludes),
-                  *stack.requirements, *SUITE_REQUIREMENTS]]
+                  *_uv_file_option(Path(tmp), "--override", stack.overrides), *stack.requirements,
+                  *SUITE_REQUIREMENTS]]
         for cmd in steps:
             proc = children.run(cmd, capture_output=True, timeout=1800)
             if proc.returncode != 0:
@@ -628,6 +637,10 @@ FRAMEWORK_PACKAGES = {
 }
 
 
+#: The distributions that are Keras itself, whichever variant a stack installs.
+KERAS_PACKAGES = ("keras", "keras-nightly", "tf-keras")
+
+
 def cross_stack(new: Stack, old: Stack) -> Stack:
     """``new``'s recipe on ``old``'s framework: its requirements with the framework's packages
     (``FRAMEWORK_PACKAGES``) pinned as ``old`` pins them, everything else as ``new`` has it."""
@@ -639,6 +652,20 @@ def cross_stack(new: Stack, old: Stack) -> Stack:
     kept = tuple(r for r in new.requirements if requirement_name(r) not in framework)
     return Stack(f"{new.name}-on-{old.name}", new.backend, new.keras, new.released, kept + taken,
                  implementation=new.implementation)
+
+
+def cross_stack_in_environment(new: Stack, old: Stack) -> Stack:
+    """``new``'s Keras in ``old``'s whole environment, where ``cross_stack`` cannot be installed (the framework's
+    own pins conflict with ``new``'s): every package as ``old`` pins it, those ``old`` lacks as ``new`` pins them,
+    and ``new``'s Keras installed over any pin the framework has on Keras (TensorFlow 2.15 requires its bundled
+    Keras 2; Keras's install guide has its users reinstall Keras 3 after it)."""
+    cross_stack(new, old)  # the same framework: one line
+    keras = tuple(r for r in new.requirements if requirement_name(r) in KERAS_PACKAGES)
+    theirs = {requirement_name(r) for r in old.requirements}
+    added = tuple(r for r in new.requirements if requirement_name(r) not in theirs and r not in keras)
+    environment = tuple(r for r in old.requirements if requirement_name(r) not in KERAS_PACKAGES)
+    return Stack(f"{new.name}-in-{old.name}", new.backend, new.keras, new.released, keras + added + environment,
+                 implementation=new.implementation, overrides=keras)
 
 
 #: What a cross stack's value says of a change: which upgrade alone reproduces it.

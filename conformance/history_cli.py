@@ -250,17 +250,26 @@ def cmd_attribute(args) -> int:
         raise history.HistoryError(f"{new.label} follows {new.follows}, which is not recorded: nothing to attribute"
                                    if new.follows else f"{new.label} is the first recorded release: nothing to attribute")
     old = recorded_stacks[tl["previous"][index]][0]
-    cross = history.cross_stack(new, old)
-    print(f"keras-conformance: building {cross.name} ({old.framework} under Keras {new.label})", file=sys.stderr)
-    try:
-        python = history.build(cross, args.envs)
-        fp = history.fingerprint_stack(cross, python, args.timeout)
-    except history.StackFailed as exc:
-        print(f"keras-conformance: {cross.name}: {exc}", file=sys.stderr)
-        return EXIT_CHANGED
-    attributed = history.attribution(tl, index, fp)
-    emit(timeline.attribution_page(tl, index, old.framework, attributed), args.out, f"{len(attributed)} change(s)")
-    return EXIT_OK
+    # The framework's packages swapped; where their own pins conflict with the new stack's, the new Keras in
+    # the old stack's whole environment instead (a page says which).
+    crosses = [(history.cross_stack(new, old), ""), (history.cross_stack_in_environment(new, old), old.label)]
+    for cross, environment in crosses:
+        print(f"keras-conformance: building {cross.name} ({old.framework} under Keras {new.label})", file=sys.stderr)
+        try:
+            python = history.build(cross, args.envs)
+        except history.StackFailed as exc:
+            print(f"keras-conformance: {cross.name}: {exc}", file=sys.stderr)
+            continue
+        try:
+            fp = history.fingerprint_stack(cross, python, args.timeout)
+        except history.StackFailed as exc:
+            print(f"keras-conformance: {cross.name}: {exc}", file=sys.stderr)
+            return EXIT_CHANGED
+        attributed = history.attribution(tl, index, fp)
+        emit(timeline.attribution_page(tl, index, old.framework, attributed, environment), args.out,
+             f"{len(attributed)} change(s)")
+        return EXIT_OK
+    return EXIT_CHANGED
 
 
 def cmd_show(args) -> int:

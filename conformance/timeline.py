@@ -250,9 +250,11 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
     return "\n".join(out)
 
 
-def attribution_page(tl: dict[str, Any], index: int, cross_framework: str, attributed: list[dict[str, Any]]) -> str:
+def attribution_page(tl: dict[str, Any], index: int, cross_framework: str, attributed: list[dict[str, Any]],
+                     environment: str = "") -> str:
     """Markdown: each change at the ``index``-th release, with its value on the cross stack (that release's
-    Keras on the framework of the release before) and which upgrade moved it."""
+    Keras on the framework of the release before; in that release's whole environment where ``environment``
+    names it) and which upgrade moved it."""
     release, previous = tl["releases"][index], tl["releases"][tl["previous"][index]]
     stack, before = tl["stacks"][index], tl["stacks"][tl["previous"][index]]
     cross = f"Keras {release} on {cross_framework}"
@@ -260,6 +262,11 @@ def attribution_page(tl: dict[str, Any], index: int, cross_framework: str, attri
            f"{previous} ran on {before['framework']}, {release} on {stack['framework']}. The cross stack, {cross}, "
            "tells them apart: where it keeps the old value, the framework's upgrade moved it; where it has the "
            "new one, Keras's did.", ""]
+    if environment:
+        out += [f"The framework's packages could not be swapped alone (their own requirements conflict with "
+                f"{release}'s), so the cross stack is {release}'s Keras in {environment}'s whole environment, "
+                "installed over any requirement the framework has on Keras: the other packages moved with the "
+                "framework.", ""]
     if not attributed:
         return "\n".join(out + ["No behaviour of the four topics changed.", ""])
     out += [f"| case | check | {previous} | {cross} | {release} | moved by |", "|---|---|---|---|---|---|"]
@@ -294,21 +301,22 @@ def scope_text(record: Any) -> str:
 
 
 def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str]:
-    """The [[change]] records of this timeline's family that the recorded history does not bear out, one line
-    each: a record holds when its check gives ``observed`` on every recorded stack it applies to, and
-    something else on every other stack of the implementations it names (``only``; all where it names
-    none)."""
-    family = tl["stacks"][0].get("impl", "keras3").split(":")[0]
+    """The [[change]] records that the recorded history does not bear out, one line each: a record holds
+    when its check gives ``observed`` on every recorded stack it applies to, and something else on every
+    other stack of its family (Keras 2 or 3; the TensorFlow history has both) and of the implementations
+    it names (``only``; all where it names none)."""
+    families = {stack.get("impl", "keras3").split(":")[0] for stack in tl["stacks"]}
     problems = []
     for r in records:
-        if r.kind != "change" or r.family != family or r.case not in tl["cases"]:
+        if r.kind != "change" or r.family not in families or r.case not in tl["cases"]:
             continue
         check = tl["cases"][r.case]["checks"].get(r.check)
         if check is None:
             problems.append(f"{r.where()}: no recorded stack made check {r.check!r}")
             continue
         for i, stack in enumerate(tl["stacks"]):
-            if r.only and not (set(r.only) & {stack.get("impl", "keras3"), variant_of(stack)}):
+            impl = stack.get("impl", "keras3")
+            if impl.split(":")[0] != r.family or r.only and not (set(r.only) & {impl, variant_of(stack)}):
                 continue
             value = value_at(check, i)
             if applies(r, stack) != _same(check["kind"], r.observed, value):

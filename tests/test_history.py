@@ -198,6 +198,25 @@ def test_a_change_record_holds_on_exactly_the_stacks_it_applies_to_and_explains_
     assert "  - *why* Evidence: where (keras3.toml:0, versions `>=3.1.0`)" in page and "Not yet verified" not in page
 
 
+def test_change_records_of_each_family_are_checked_where_a_history_holds_both():
+    """The TensorFlow history starts with Keras 2 stacks: its Keras 3 stacks bear out Keras 3 records too."""
+    keras2 = Stack("keras-2.15-tf", "tensorflow", "2.15", "2024-03-08", ("tensorflow-cpu==2.15.1",),
+                   implementation="keras2")
+    a, b = (Stack(f"keras-{v}-tf", "tensorflow", v, "2024-06-01", ("tensorflow-cpu==2.16.1",)) for v in ("3.1.0", "3.2.0"))
+
+    def on(s, loss, impl):
+        return fp(3, loss) | {"environment": {"impl": impl, "keras": f"{s.keras} (keras)"}}
+
+    tl = history.timeline([(keras2, on(keras2, 1.0, "keras2")), (a, on(a, 2.0, "keras3:tensorflow")),
+                           (b, on(b, 2.0, "keras3:tensorflow"))])
+    [problem] = timeline.changes_that_do_not_hold(tl, [change(2.0, versions="==3.1.0")])
+    assert "3.2.0 does not apply there, yet gives 2.0" in problem
+    assert timeline.changes_that_do_not_hold(tl, [change(2.0, versions=">=3.1.0")]) == []
+    keras2_record = Record("change", "c", "why", "where", "keras2", "keras2.toml", check="loss", observed=1.0,
+                           versions=">=2.12")
+    assert timeline.changes_that_do_not_hold(tl, [keras2_record]) == []  # the Keras 3 stacks are not its own
+
+
 def test_history_pages_refuses_while_a_change_record_does_not_hold(tmp_path):
     fixtures = tmp_path / "fixtures"
     shutil.copytree(FIXTURES / "expectations", fixtures / "expectations")
@@ -316,6 +335,29 @@ def test_attribute_builds_the_cross_stack_and_writes_which_upgrade_moved_each_ch
     monkeypatch.setattr(history, "build", fails)
     assert history_cli.cmd_attribute(args) == 1
     assert "pip install failed: no solution" in capsys.readouterr().err
+
+    # Where the framework's packages cannot be swapped alone, the new Keras in the old stack's environment.
+    built.clear()
+    monkeypatch.setattr(history, "build", lambda s, envs: fails(s, envs) if not s.overrides
+                        else built.append(s) or Path(sys.executable))
+    assert history_cli.cmd_attribute(args) == 0
+    [cross] = built
+    assert cross.name == "keras-3.1.0-jax-in-keras-3.0.0-jax" and cross.overrides == ("keras==3.1.0",)
+    assert "3.1.0's Keras in 3.0.0's whole environment" in out.read_text()
+
+
+def test_a_cross_stack_in_the_older_environment_takes_everything_but_keras_from_it():
+    old = Stack("keras-2.15-tf", "tensorflow", "2.15", "2024-03-08",
+                ("keras==2.15.0", "numpy==1.26.4", "tensorflow-cpu==2.15.1", "wrapt==1.14.1"), implementation="keras2")
+    new = Stack("keras-3.0.5-tf", "tensorflow", "3.0.5", "2024-03-09",
+                ("keras==3.0.5", "namex==0.0.7", "numpy==1.26.4", "tensorflow-cpu==2.16.1", "wrapt==1.16.0"))
+    cross = history.cross_stack_in_environment(new, old)
+    assert cross.requirements == ("keras==3.0.5", "namex==0.0.7", "numpy==1.26.4", "tensorflow-cpu==2.15.1",
+                                  "wrapt==1.14.1")
+    assert cross.overrides == ("keras==3.0.5",) and cross.impl == "keras3:tensorflow"
+    assert cross.framework == "TensorFlow 2.15.1" and cross.digest != history.cross_stack(new, old).digest
+    with pytest.raises(HistoryError, match="run on the same framework"):
+        history.cross_stack_in_environment(STACKS[1], STACKS[0])
 
 
 def test_diff_and_show_answer_from_the_recorded_history(recorded_history, tmp_path):
