@@ -63,13 +63,19 @@ def add_parser(sub, parser_class, positive_int) -> None:
     common(sh)
     sh.add_argument("case", metavar="CASE", help="a case ID, or surface-<Class> for a class's public surface")
 
-    pg = hsub.add_parser("pages", help="one Markdown page per release: what changed from the release before")
+    pg = hsub.add_parser("pages", help="one Markdown page per release: what changed from the release it follows",
+                         description="One Markdown page per release: what changed from the release before it, or "
+                         "from the stack its recipe follows (`follows`), each change with the expectation records "
+                         "that explain it. Refuses while a [[change]] record does not hold in the recorded history.",
+                         epilog="Exit status: 0 written, 1 a [[change]] record does not hold (no pages written), "
+                         "2 bad input.")
     common(pg)
     pg.add_argument("--out", type=Path, required=True, metavar="DIR")
 
     at = hsub.add_parser("attribute", help="a release's changes: moved by Keras's upgrade or the framework's?",
-                         description="Build a cross stack, RELEASE's Keras on the framework of the release before it "
-                         "(its recipe with the framework's packages pinned as the older stack pins them), "
+                         description="Build a cross stack, RELEASE's Keras on the framework of the release it "
+                         "follows (its recipe with the framework's packages pinned as the older stack pins them; "
+                         "where those conflict, RELEASE's Keras in the older stack's whole environment), "
                          "fingerprint it, and say for each change recorded at RELEASE which upgrade alone "
                          "reproduces it. Compares with the recorded history, so run it with the suite that "
                          "recorded it.",
@@ -144,6 +150,8 @@ def writable(path: Path | None) -> None:
 
 def writable_directory(directory: Path) -> None:
     """``directory`` exists (created if need be) and takes new files, else one line."""
+    if directory.exists() and not directory.is_dir():
+        raise history.HistoryError(f"cannot write to {directory}: it is a file, not a directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):

@@ -444,6 +444,7 @@ def test_history_list_fits_80_columns():
 @pytest.mark.parametrize("args, message", [
     (["run", "--stacks", "3.15.1", "--history", "/proc/no-such-dir"], "cannot write to /proc/no-such-dir/jax"),
     (["pages", "--out", "/proc/no-such-dir"], "cannot write to /proc/no-such-dir"),
+    (["pages", "--out", __file__], "it is a file, not a directory"),
     (["drafts", "--history", "/no/such/history"], "nothing is recorded for jax"),
     (["add", "3.0.0", "--released", "yesterday"], "is not a date"),
     (["add", "3.0.0", "--released", "2024-01-01", "--as-of", "soon"], "as of 'soon' is not a date"),
