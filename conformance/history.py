@@ -55,11 +55,6 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the directory that hold
 SAME_MODULE = {"keras-nightly": "keras"}
 
 
-def _excludes_file(directory: Path, names: tuple[str, ...] | list[str]) -> list[str]:
-    """uv's ``--excludes`` option for ``names`` (a requirements file written in ``directory``), or []."""
-    return _uv_file_option(directory, "--excludes", names)
-
-
 def _uv_file_option(directory: Path, option: str, lines: tuple[str, ...] | list[str]) -> list[str]:
     """uv's ``option`` (``--excludes``, ``--override``) for ``lines``, written as a file in ``directory``; or []."""
     if not lines:
@@ -268,7 +263,7 @@ def build(stack: Stack, envs: Path) -> Path:
     shutil.rmtree(env, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="keras-conformance-build-") as tmp:
         steps = [[uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(env)],
-                 [uv, "pip", "install", "-q", "--python", str(python), *_excludes_file(Path(tmp), stack.excludes),
+                 [uv, "pip", "install", "-q", "--python", str(python), *_uv_file_option(Path(tmp), "--excludes", stack.excludes),
                   *_uv_file_option(Path(tmp), "--override", stack.overrides), *stack.requirements,
                   *SUITE_REQUIREMENTS]]
         for cmd in steps:
@@ -535,7 +530,6 @@ def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, A
         first = next(p for p in present if p)
         keys = list(dict.fromkeys(k for p in present if p for k in p["checks"]))
         checks = {}
-        changed_at: set[int] = set()
         for key in keys:
             values = [(p["checks"][key] if p and key in p["checks"] else ("exact", ABSENT, key)) for p in present]
             runs: list[dict[str, Any]] = []
@@ -544,12 +538,10 @@ def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, A
                     runs[-1]["last"] = i
                 else:
                     runs.append({"first": i, "last": i, "value": value})
-                before = previous[i]
-                if before is not None and not fingerprint._same(kind, values[before][1], value):
-                    changed_at.add(i)
             checks[key] = {"label": values[-1][2], "kind": values[-1][0], "runs": runs}
-        cases[case_id] = {"topic": first["topic"], "description": first["description"], "checks": checks,
-                          "changed_in": [releases[i] for i in sorted(changed_at)]}
+        case = {"topic": first["topic"], "description": first["description"], "checks": checks}
+        changed = [i for i in range(len(releases)) if timeline_view.changes_at({"previous": previous}, case, i)]
+        cases[case_id] = case | {"changed_in": [releases[i] for i in changed]}
     return {"backend": recorded_stacks[0][0].backend, "releases": releases, "previous": previous,
             "stacks": [{"name": s.name, "keras": s.keras, "label": s.label, "released": s.released,
                         "framework": s.framework, "impl": s.impl, "environment": fp["environment"]} for s, fp in recorded_stacks],
@@ -600,7 +592,7 @@ def resolve_recipe(keras: str, released: str, backend: str = "jax", requirements
     wanted = "\n".join(requirements)
     names = [requirement_name(r) for r in requirements]
     with tempfile.TemporaryDirectory(prefix="keras-conformance-recipe-") as tmp:
-        excludes = _excludes_file(Path(tmp), [other for package, other in SAME_MODULE.items() if package in names])
+        excludes = _uv_file_option(Path(tmp), "--excludes", [other for package, other in SAME_MODULE.items() if package in names])
         proc = subprocess.run(cmd + excludes, input=wanted + "\n", capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise HistoryError(f"cannot resolve {' '.join(requirements)} as of {released}: {_tail(proc.stderr, 1)}")

@@ -179,18 +179,23 @@ def branches(tl: dict[str, Any], i: int) -> bool:
     return i > 0 and tl["previous"][i] != i - 1
 
 
+def compared_with(tl: dict[str, Any], i: int) -> str:
+    """The release the ``i``-th is compared with where that is not the column before it, else ''."""
+    return tl["releases"][tl["previous"][i]] if branches(tl, i) and tl["previous"][i] is not None else ""
+
+
+def follows_text(tl: dict[str, Any], i: int) -> str:
+    return f"; compared with {compared_with(tl, i)}" if compared_with(tl, i) else ""
+
+
 def branch_note(tl: dict[str, Any]) -> list[str]:
     """The HTML paragraph naming the releases compared with another than the column before them."""
-    lines = [f"{html.escape(tl['releases'][i])} with {html.escape(tl['releases'][tl['previous'][i]])}"
-             for i in range(len(tl["releases"])) if branches(tl, i) and tl["previous"][i] is not None]
+    lines = [f"{html.escape(tl['releases'][i])} with {html.escape(compared_with(tl, i))}"
+             for i in range(len(tl["releases"])) if compared_with(tl, i)]
     if not lines:
         return []
     return ["<p class='lead'>A grey line before a release marks a new line of releases: its changes are counted "
             "from the release its users upgrade from, not from the column before it (" + "; ".join(lines) + ").</p>"]
-
-
-def follows_text(tl: dict[str, Any], i: int) -> str:
-    return f"; compared with {tl['releases'][tl['previous'][i]]}" if branches(tl, i) and tl["previous"][i] is not None else ""
 
 
 def render(tl: dict[str, Any], fmt: str) -> str:
@@ -224,7 +229,7 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
     out = [f"# Keras {release} on {tl['backend']}: what changed from {previous}", "",
            f"Released {stack['released']}; measured with {measured}. Generated from the recorded history "
            "(`keras-conformance history pages`); each change lists the expectation records that explain it.", ""]
-    if tl["previous"][index] != index - 1:
+    if branches(tl, index):
         out += [f"It is compared with {previous}, the release its users upgrade from, not with "
                 f"{tl['releases'][index - 1]}, which comes before it in version order (the recipe's `follows`).", ""]
     if not changes:
