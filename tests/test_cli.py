@@ -129,6 +129,18 @@ def test_unwritable_outputs_are_one_line(tmp_path, command):
     assert proc.returncode == 2 and "cannot write" in proc.stderr and proc.stderr.count("\n") == 1
 
 
+def sigint_as_by_default() -> None:
+    """For a child that these tests interrupt: SIGINT acted on, as in a terminal.
+
+    pytest itself may run with SIGINT ignored (a background job of a non-interactive
+    shell, ``nohup``), and an ignored signal stays ignored across exec: the child
+    would ignore the interrupt under test and run on.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("moment", ["=== [1/1]", "%]"], ids=["as-the-run-starts", "mid-run"])
 def test_interrupted_run_writes_no_report(tmp_path, moment):
     """SIGINT to the CLI alone, as its pytest child starts or once it has reported progress."""
@@ -137,7 +149,7 @@ def test_interrupted_run_writes_no_report(tmp_path, moment):
     out = tmp_path / "report"
     proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--impl", impls.DEFAULT_IMPL, "--out",
                              str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=sigint_as_by_default)
     for line in proc.stdout:  # interrupt on what the run prints, not on a timer
         if moment in line:
             break
@@ -155,7 +167,8 @@ def test_interrupted_parent_stops_its_child(tmp_path):
     pid_file = tmp_path / "child.pid"
     child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
     parent = f"import sys; from conformance import children; children.run([sys.executable, '-c', {child!r}])"
-    proc = subprocess.Popen([sys.executable, "-c", parent], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", parent], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_by_default)
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
