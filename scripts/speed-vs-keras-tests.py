@@ -32,33 +32,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import keras_unit_tests
+
 ROOT = Path(__file__).resolve().parents[1]
-#: What Keras's tests import from the conftest.py at the root of Keras's repository, which the wheel does
-#: not ship: its two markers and ``skip_if_backend``.
-KERAS_CONFTEST = """\
-import pytest
-from keras.src.backend import backend
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "requires_trainable_backend: trainable backends only")
-    config.addinivalue_line("markers", "multi_device: several devices only")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if "requires_trainable_backend" in item.keywords and backend() in ("numpy", "openvino"):
-            item.add_marker(pytest.mark.skip(reason="no trainer"))
-        if "multi_device" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason="one device"))
-
-
-def skip_if_backend(given_backend, reason):
-    return pytest.mark.skipif(backend() == given_backend, reason=reason)
-"""
-#: Keras's tests of the modules the suite pins, relative to the installed ``keras`` package.
-KERAS_TESTS = ["src/initializers", "src/layers/normalization/batch_normalization_test.py",
-               "src/layers/regularization", "src/regularizers", "src/layers/core/dense_test.py"]
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
@@ -87,7 +63,7 @@ def main() -> int:
         print("speed-vs-keras-tests: keras is not installed", file=sys.stderr)
         return 2
     keras_dir = Path(spec.origin).parent
-    missing = [t for t in KERAS_TESTS if not (keras_dir / t).exists()]
+    missing = keras_unit_tests.missing(keras_dir)
     if missing:
         print(f"speed-vs-keras-tests: this keras has no {missing[0]} (its tests ship with the wheel from 3.0)",
               file=sys.stderr)
@@ -95,14 +71,9 @@ def main() -> int:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "CONFORMANCE_"))}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        (scratch / "conftest.py").write_text(KERAS_CONFTEST)
-        (scratch / "pytest.ini").write_text("[pytest]\n")
+        keras_unit_tests.prepare(scratch)
         keras_env = dict(base, KERAS_BACKEND="jax", PYTHONPATH=str(scratch))
-        # Keras's conftest stand-in as a plugin, no other conftest (this checkout's is above site-packages),
-        # and not this project's plugin or settings.
-        keras_cmd = [sys.executable, "-m", "pytest", *[str(keras_dir / t) for t in KERAS_TESTS], "-q",
-                     "-c", str(scratch / "pytest.ini"), "--rootdir", str(scratch), "--noconftest", "-p", "conftest",
-                     "-p", "no:keras_conformance", "-p", "no:cacheprovider", "-p", "no:randomly", *parallel]
+        keras_cmd = keras_unit_tests.command(keras_dir, scratch, *parallel)
         suite_env = dict(base, JAX_COMPILATION_CACHE_DIR=str(scratch / "jax-cache"))
         # Python's bytecode, compiled once for both (collection imports everything either run imports).
         for env in (keras_env, suite_env):
