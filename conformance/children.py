@@ -16,7 +16,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 GRACE_SECONDS = 30.0  # how long an interrupted child may take to stop before it is killed
 
@@ -109,3 +113,20 @@ def run(cmd: list[str], *, capture_output: bool = False, timeout: float | None =
         with _lock:
             _live.discard(proc)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def map_in_threads(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    """``list(map(fn, items))`` on ``workers`` threads, each of which may ``run`` children.
+
+    On KeyboardInterrupt the items not yet started are cancelled and every child
+    still running is stopped (``stop_all``) before the interrupt goes on.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        results = list(pool.map(fn, items))
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_all()
+        raise
+    pool.shutdown()
+    return results

@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -215,15 +214,7 @@ def selfcheck(impl_id: str, jobs: int = 2, timeout: float = 300.0, only: list[st
                + (f" — {outcome.detail}" if outcome.detail and outcome.status != "killed" else ""))
         return outcome
 
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
-    try:
-        results = list(pool.map(one, chosen))
-    except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
-        children.stop_all()
-        raise
-    pool.shutdown()
-    return results
+    return children.map_in_threads(one, chosen, jobs)
 
 
 def to_json(impl_id: str, outcomes: list[Outcome]) -> str:

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -107,13 +106,7 @@ def main() -> int:
                   flush=True)
             return outcome
 
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            try:
-                results = list(pool.map(one, chosen))
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)
-                children.stop_all()
-                raise
+        results = children.map_in_threads(one, chosen, args.jobs)
     counted = [r for r in results if r["status"] != "stale"]
     killed = [r for r in counted if r["status"] in ("killed", "timeout")]
     print(f"Keras's tests kill {len(killed)} of {len(counted)} mutations ({len(results) - len(counted)} stale)")
