@@ -191,3 +191,23 @@ def test_a_manifest_that_says_otherwise_is_reported_where_it_differs(saved, tmp_
 def test_bad_commands_and_unwritable_outputs_are_one_line(args, message):
     proc = cli(*args)
     assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_the_html_report_renders_the_table_and_findings_and_keeps_errors_as_text():
+    data = {"saved_on": {"impl": "keras2", "keras": "2.15.0"}, "loaded_on": {"impl": "keras3:jax", "keras": "3.15.1"},
+            "not_saved": {}, "save_errors": {},
+            "results": [{"model": "batchnorm", "format": "keras", "loaded": True, "error": "", "same": False,
+                         "not_applicable": "", "findings": [{"what": "weights identical", "ok": False,
+                                                             "detail": "different values in bn/2"},
+                                                            {"what": "layer bn configuration", "ok": False,
+                                                             "detail": "momentum: 0.99 → <absent>"}]},
+                        {"model": "dropout", "format": "h5", "loaded": False, "same": False, "not_applicable": "",
+                         "error": "ValueError: <class 'Foo'> is not a <layer>", "findings": []}]}
+    from conformance.models.report import html_page
+
+    page = html_page(models.markdown(data))
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert "<table>" in page and page.count("<tr>") == 3  # the header and one row per model file
+    assert "<strong>DIFFERS</strong>: weights identical: different values in bn/2" in page
+    assert "momentum: 0.99 → &lt;absent&gt;" in page  # text, not a tag
+    assert "&lt;class 'Foo'&gt; is not a &lt;layer&gt;" in page and "<layer>" not in page
