@@ -115,12 +115,19 @@ def saved(tmp_path_factory):
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
     proc = cli("save", str(root / "saved"), "--model", str(user))
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert quiet(proc.stderr), proc.stderr[-2000:]
     return root / "saved"
+
+
+def quiet(stderr: str) -> bool:
+    """No warning of the frameworks' reaches the terminal (legacy formats, retracing, native notices)."""
+    return not [line for line in stderr.splitlines() if "WARNING" in line or line.startswith(("I0", "W0"))]
 
 
 def check(directory: Path, tmp_path: Path) -> tuple[int, dict]:
     proc = cli("check", str(directory), "--format", "json", "--out", str(tmp_path / "report.json"))
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert quiet(proc.stderr), proc.stderr[-2000:]
     return proc.returncode, json.loads((tmp_path / "report.json").read_text())
 
 

@@ -61,7 +61,8 @@ def check_all(adapter, directory: Path, report: Callable[[str], None] = print) -
         if "not_saved" in entry:
             continue
         for fmt, file in entry["files"].items():
-            result = check_one(adapter, directory / file, name, fmt, entry)
+            with quiet():
+                result = check_one(adapter, directory / file, name, fmt, entry)
             results.append(result)
             report(f"{name} ({fmt}): " + ("not checked here" if not result.judged else "same" if result.same
                                            else "loads, differs" if result.loaded else f"does not load: {result.error}"))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import io
+import logging
+import warnings
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -153,22 +157,26 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
-class quiet:
-    """Silence what saving and loading print and warn (``export`` lists its endpoints; legacy formats
-    warn that they are legacy): the report says what matters."""
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence what training, saving and loading print and warn: ``export`` lists its endpoints, legacy
+    formats warn through absl that they are legacy, TensorFlow warns that training one model after another
+    retraces, and TensorFlow's native libraries announce themselves when another backend loads them to
+    read a file.  The report says what matters.  Errors are still logged, and native output other than
+    those notices is passed on (``native_notices_filtered``)."""
+    from conformance.backends.base import native_notices_filtered
 
-    def __enter__(self):
-        import contextlib
-        import io
-        import warnings
-
-        self._stack = contextlib.ExitStack()
-        self._stack.enter_context(warnings.catch_warnings())
+    loggers = [logging.getLogger(name) for name in ("absl", "tensorflow")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), native_notices_filtered():
         warnings.simplefilter("ignore")
-        self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-
-    def __exit__(self, *exc):
-        return self._stack.__exit__(*exc)
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def describe(model, adapter, family: str, description: str, x: np.ndarray, y: np.ndarray | None,

@@ -60,14 +60,15 @@ def save_all(adapter, directory: Path, user_models: list[Path] = (), report: Cal
                 models[family.name] = {"family": family.name, "description": family.description,
                                        "not_saved": "this stack's BatchNormalization has no renorm"}
                 continue
-            _seed_everything(keras, 100 + n)
-            model = family.build(keras)
-            out_shape = tuple(int(d) for d in model.output_shape[1:])
-            x, y = data(family.input_shape, out_shape, seed=200 + n)
-            compile_sgd(keras, model)
-            xt, yt = data(family.input_shape, out_shape, seed=300 + n)
-            model.fit(xt, yt, batch_size=len(xt) // TRAIN_STEPS, epochs=1, verbose=0, shuffle=False)
-            entry = describe(model, adapter, family.name, family.description, x, y, compiled=True)
+            with quiet():
+                _seed_everything(keras, 100 + n)
+                model = family.build(keras)
+                out_shape = tuple(int(d) for d in model.output_shape[1:])
+                x, y = data(family.input_shape, out_shape, seed=200 + n)
+                compile_sgd(keras, model)
+                xt, yt = data(family.input_shape, out_shape, seed=300 + n)
+                model.fit(xt, yt, batch_size=len(xt) // TRAIN_STEPS, epochs=1, verbose=0, shuffle=False)
+                entry = describe(model, adapter, family.name, family.description, x, y, compiled=True)
             entry["files"], entry["save_errors"] = _save_formats(keras, model, stage, family.name, adapter.backend)
             models[family.name] = entry
             report(f"{family.name}: saved as {', '.join(entry['files']) or 'nothing'}"
