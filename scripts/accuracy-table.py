@@ -11,6 +11,7 @@ for the BatchNormalization, Dense and regulariser cases of the dtype axis.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -24,10 +25,11 @@ def measured(result: dict) -> float | None:
     return max(errors) if errors else None
 
 
-def main(paths: list[str]) -> int:
-    if not paths:
-        print("usage: accuracy-table.py REPORT.json ...", file=sys.stderr)
-        return 2
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("reports", nargs="+", metavar="REPORT.json",
+                        help="one conformance JSON report per implementation")
+    paths = parser.parse_args(argv).reports
     table: dict[str, dict[str, str]] = {}
     impls: list[str] = []
     for path in paths:

@@ -14,6 +14,7 @@ float32) where they are not.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -76,6 +77,7 @@ def compare(eager: list, jitted: list) -> str:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     runs = {mode: run(mode) for mode in ("eager", "jit")}
     for mode, r in runs.items():
         print(f"{mode:5}  {r['programs']:3d} programs compiled in {r['seconds']:.2f} s")
