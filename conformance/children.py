@@ -28,8 +28,9 @@ _live: set[subprocess.Popen] = set()
 _lock = threading.Lock()
 
 
-def _start(cmd: list[str], kwargs: dict[str, Any]) -> subprocess.Popen:
-    """Popen(cmd), registered as live; an interrupt while it starts is re-raised once it is registered.
+def _start(cmd: list[str], kwargs: dict[str, Any], started: list[subprocess.Popen]) -> subprocess.Popen:
+    """Popen(cmd), appended to ``started`` and registered as live before any interrupt can be raised;
+    an interrupt while it starts is re-raised once it is, so the caller's handler finds the child.
 
     Python delivers SIGINT to the main thread only, so only there is it held off.
     """
@@ -39,15 +40,13 @@ def _start(cmd: list[str], kwargs: dict[str, Any]) -> subprocess.Popen:
         previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     try:
         proc = subprocess.Popen(cmd, **kwargs)
+        started.append(proc)
         with _lock:
             _live.add(proc)
     finally:
         if on_main:
             signal.signal(signal.SIGINT, previous)
     if interrupted:
-        _stop(proc)
-        with _lock:
-            _live.discard(proc)
         raise KeyboardInterrupt
     return proc
 
@@ -98,20 +97,23 @@ def run(cmd: list[str], *, capture_output: bool = False, timeout: float | None =
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     if capture_output:
         kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
-    proc = _start(cmd, kwargs)
+    started: list[subprocess.Popen] = []  # the child, from the moment an interrupt could be raised
     try:
+        proc = _start(cmd, kwargs, started)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
             raise
-        except KeyboardInterrupt:
-            _stop(proc)
-            raise
+    except KeyboardInterrupt:
+        # wherever it was raised once the child exists: while it started, waiting for it, or in between
+        for child in started:
+            _stop(child)
+        raise
     finally:
         with _lock:
-            _live.discard(proc)
+            _live.difference_update(started)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 

@@ -180,6 +180,23 @@ def test_interrupted_parent_stops_its_child(tmp_path):
         os.kill(child_pid, 0)
 
 
+def test_an_interrupt_the_moment_the_child_has_started_still_stops_it(monkeypatch):
+    """SIGINT landing just after the child's handle is returned, before the parent waits on it."""
+    from conformance import children
+
+    real_start, started = children._start, []
+
+    def start_then_interrupted(*args):
+        started.append(real_start(*args))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(children, "_start", start_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        children.run([sys.executable, "-c", "import time; time.sleep(120)"])
+    assert started and started[0].poll() is not None  # stopped and reaped, not left running
+    assert started[0] not in children._live
+
+
 def test_list_prints_every_case_without_importing_a_framework():
     code = ("import sys; from conformance import cli; status = cli.main(['list']); "
             "print('IMPORTED', sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules)); "
