@@ -633,14 +633,20 @@ FRAMEWORK_PACKAGES = {
 KERAS_PACKAGES = ("keras", "keras-nightly", "tf-keras")
 
 
+def _framework_pins(new: Stack, old: Stack) -> tuple[str, ...]:
+    """``old``'s pins of the framework's packages; one line where ``new`` runs on the same framework."""
+    taken = tuple(r for r in old.requirements if requirement_name(r) in FRAMEWORK_PACKAGES[new.backend])
+    if new.framework == old.framework or not taken:
+        raise HistoryError(f"{old.label} and {new.label} run on the same framework ({new.framework or 'none pinned'}): "
+                           "what changed between them is Keras's")
+    return taken
+
+
 def cross_stack(new: Stack, old: Stack) -> Stack:
     """``new``'s recipe on ``old``'s framework: its requirements with the framework's packages
     (``FRAMEWORK_PACKAGES``) pinned as ``old`` pins them, everything else as ``new`` has it."""
     framework = FRAMEWORK_PACKAGES[new.backend]
-    taken = tuple(r for r in old.requirements if requirement_name(r) in framework)
-    if new.framework == old.framework or not taken:
-        raise HistoryError(f"{old.label} and {new.label} run on the same framework ({new.framework or 'none pinned'}): "
-                           "what changed between them is Keras's")
+    taken = _framework_pins(new, old)
     kept = tuple(r for r in new.requirements if requirement_name(r) not in framework)
     return Stack(f"{new.name}-on-{old.name}", new.backend, new.keras, new.released, kept + taken,
                  implementation=new.implementation)
@@ -651,7 +657,7 @@ def cross_stack_in_environment(new: Stack, old: Stack) -> Stack:
     own pins conflict with ``new``'s): every package as ``old`` pins it, those ``old`` lacks as ``new`` pins them,
     and ``new``'s Keras installed over any pin the framework has on Keras (TensorFlow 2.15 requires its bundled
     Keras 2; Keras's install guide has its users reinstall Keras 3 after it)."""
-    cross_stack(new, old)  # the same framework: one line
+    _framework_pins(new, old)  # the same framework: one line
     keras = tuple(r for r in new.requirements if requirement_name(r) in KERAS_PACKAGES)
     theirs = {requirement_name(r) for r in old.requirements}
     added = tuple(r for r in new.requirements if requirement_name(r) not in theirs and r not in keras)

@@ -71,25 +71,25 @@ def check_all(adapter, directory: Path, report: Callable[[str], None] = print) -
 
 def _load(adapter, path: Path, fmt: str, entry: dict[str, Any]):
     keras = adapter.keras
-    with quiet():
-        if fmt in ("keras", "h5"):
-            return keras.models.load_model(str(path), compile=False)
-        if fmt == "weights":
-            family = next((f for f in FAMILIES if f.name == entry["family"]), None)
-            if family is None:
-                raise ModelsError(f"weights of {entry['family']}: no architecture to load them into")
-            model = family.build(keras)
-            model.load_weights(str(path))
-            return model
-        if fmt == "savedmodel":
-            tfsm = getattr(keras.layers, "TFSMLayer", None)
-            if tfsm is not None:
-                return tfsm(str(path), call_endpoint="serve")
-            return keras.models.load_model(str(path), compile=False)
+    if fmt in ("keras", "h5"):
+        return keras.models.load_model(str(path), compile=False)
+    if fmt == "weights":
+        family = next((f for f in FAMILIES if f.name == entry["family"]), None)
+        if family is None:
+            raise ModelsError(f"weights of {entry['family']}: no architecture to load them into")
+        model = family.build(keras)
+        model.load_weights(str(path))
+        return model
+    if fmt == "savedmodel":
+        tfsm = getattr(keras.layers, "TFSMLayer", None)
+        if tfsm is not None:
+            return tfsm(str(path), call_endpoint="serve")
+        return keras.models.load_model(str(path), compile=False)
     raise ModelsError(f"unknown format {fmt!r}")
 
 
 def check_one(adapter, path: Path, name: str, fmt: str, entry: dict[str, Any]) -> Loaded:
+    """Load one file and compare it with its manifest entry (``check_all`` runs it under ``quiet``)."""
     keras = adapter.keras
     if fmt == "savedmodel" and adapter.backend != "tensorflow":
         return Loaded(name, fmt, False, not_applicable="a TensorFlow SavedModel loads only where TensorFlow is "
@@ -110,8 +110,7 @@ def check_one(adapter, path: Path, name: str, fmt: str, entry: dict[str, Any]) -
         weights = weights_of(model, adapter)
         result.findings.append(compare_weights(entry["weights"], weights))
     try:
-        with quiet():
-            observed = model.predict(x, verbose=0) if hasattr(model, "predict") else model(x)
+        observed = model.predict(x, verbose=0) if hasattr(model, "predict") else model(x)
         observed = np.asarray(adapter.to_numpy(observed), np.float64)
     except Exception as exc:
         result.findings.append(Finding("inference outputs", False, f"predict failed: {one_line(exc)}"))

@@ -24,7 +24,8 @@ def stack_of(adapter) -> dict[str, Any]:
 
 
 def _save_formats(keras, model, directory: Path, stem: str, backend: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Save ``model`` in every format this stack writes: the files written, and the formats that failed."""
+    """Save ``model`` in every format this stack writes: the files written, and the formats that failed.
+    (``save_all`` runs it under ``quiet``.)"""
     files, errors = {}, {}
     attempts = {
         "keras": (f"{stem}.keras", lambda p: model.save(p)),
@@ -37,8 +38,7 @@ def _save_formats(keras, model, directory: Path, stem: str, backend: str) -> tup
                                   else (lambda p: model.save(p, save_format="tf")))
     for fmt, (name, save) in attempts.items():
         try:
-            with quiet():
-                save(str(directory / name))
+            save(str(directory / name))
             files[fmt] = name
         except Exception as exc:  # a format this stack cannot write is a finding, not a crash
             errors[fmt] = one_line(exc)
@@ -69,7 +69,8 @@ def save_all(adapter, directory: Path, user_models: list[Path] = (), report: Cal
                 xt, yt = data(family.input_shape, out_shape, seed=300 + n)
                 model.fit(xt, yt, batch_size=len(xt) // TRAIN_STEPS, epochs=1, verbose=0, shuffle=False)
                 entry = describe(model, adapter, family.name, family.description, x, y, compiled=True)
-            entry["files"], entry["save_errors"] = _save_formats(keras, model, stage, family.name, adapter.backend)
+                entry["files"], entry["save_errors"] = _save_formats(keras, model, stage, family.name,
+                                                                     adapter.backend)
             models[family.name] = entry
             report(f"{family.name}: saved as {', '.join(entry['files']) or 'nothing'}"
                    + (f" (could not save {', '.join(entry['save_errors'])})" if entry["save_errors"] else ""))
@@ -77,7 +78,8 @@ def save_all(adapter, directory: Path, user_models: list[Path] = (), report: Cal
             name = f"user-{path.name}"
             while name in models:  # the same file name in two directories
                 name = f"{name}-{len(models)}"
-            models[name] = save_user_model(adapter, path, stage, name)
+            with quiet():
+                models[name] = save_user_model(adapter, path, stage, name)
             report(f"{name}: saved as {', '.join(models[name]['files'])}")
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "stack": stack_of(adapter),
                     "models": models}
@@ -96,8 +98,7 @@ def save_user_model(adapter, path: Path, stage: Path, name: str) -> dict[str, An
     if not path.exists():
         raise ModelsError(f"no model at {path}")
     try:
-        with quiet():
-            model = keras.models.load_model(str(path), compile=True)
+        model = keras.models.load_model(str(path), compile=True)
     except Exception as exc:
         raise ModelsError(f"cannot load {path} on this stack: {one_line(exc)}") from None
     shape = tuple(int(d) for d in model.input_shape[1:])
