@@ -53,7 +53,7 @@ def stack_workload(k, name: str) -> Workload:
     keras = k.keras
     inputs = keras.Input(shape=(width,))
     h, dense, bn = inputs, [], []
-    for i in range(layers):
+    for _ in range(layers):
         d = keras.layers.Dense(width)
         b = keras.layers.BatchNormalization()
         h = keras.layers.Dropout(0.5)(b(d(h)))
@@ -62,7 +62,7 @@ def stack_workload(k, name: str) -> Workload:
     model = keras.Model(inputs, h)
     rng = np.random.default_rng(1)
     dense_w, bn_w = [], []
-    for d, b in zip(dense, bn):
+    for d, b in zip(dense, bn, strict=True):
         kernel = (rng.normal(size=(width, width)) / np.sqrt(width)).astype(DTYPE)
         bias = rng.normal(size=width).astype(DTYPE)
         d.set_weights([kernel, bias])
@@ -135,7 +135,7 @@ def call_path(k, w: Workload, path: str, training: bool = False) -> Callable[[],
 def raw_forward(k, w: Workload) -> Callable[[], Any]:
     """The stack's inference arithmetic written directly in the backend: x·W + b, then the BN affine map."""
     folded = []
-    for (kernel, bias), (gamma, beta, mean, var) in zip(w.dense, w.bn):
+    for (kernel, bias), (gamma, beta, mean, var) in zip(w.dense, w.bn, strict=True):
         scale = gamma / np.sqrt(var + w.epsilon)
         folded.append((kernel, bias, scale.astype(DTYPE), (beta - mean * scale).astype(DTYPE)))
     return k.raw_forward(folded, w.x)

@@ -280,7 +280,7 @@ def same(recorded: Any, observed: Any, rtol: float = 1e-6) -> bool:
         pattern = ".*".join(re.escape(part) for part in recorded.split("*"))
         return re.fullmatch(pattern, observed, flags=re.DOTALL) is not None
     if isinstance(recorded, list) and isinstance(observed, list):
-        return len(recorded) == len(observed) and all(same(r, o, rtol) for r, o in zip(recorded, observed))
+        return len(recorded) == len(observed) and all(same(r, o, rtol) for r, o in zip(recorded, observed, strict=True))
     if isinstance(recorded, dict) and isinstance(observed, dict):
         return recorded.keys() == observed.keys() and all(same(recorded[key], observed[key], rtol) for key in recorded)
     return recorded == observed

@@ -163,7 +163,7 @@ def _same(kind: str, old: Any, new: Any) -> bool:
         scale = max([abs(v) for v in a + b if np.isfinite(v)] + [1e-30])
         # inf is inf and NaN is NaN; anything else non-finite differs from what it is compared with
         return all(x == y or (np.isnan(x) and np.isnan(y)) or abs(x - y) <= NUMERIC_RTOL * scale
-                   for x, y in zip(a, b))
+                   for x, y in zip(a, b, strict=True))
     return old == new
 
 

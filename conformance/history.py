@@ -159,7 +159,7 @@ def load_stacks(backend: str = "jax", directory: Path = HISTORY) -> list[Stack]:
         if stack.impl not in impl_ids():
             raise HistoryError(f"{path.name} stack {stack.name}: no implementation is called {stack.impl!r}")
         try:
-            stack.version
+            _ = stack.version
         except InvalidVersion:
             raise HistoryError(f"{path.name} stack {stack.name}: {stack.keras!r} is not a version") from None
         stacks.append(stack)
@@ -533,7 +533,7 @@ def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, A
         for key in keys:
             values = [(p["checks"][key] if p and key in p["checks"] else ("exact", ABSENT, key)) for p in present]
             runs: list[dict[str, Any]] = []
-            for i, (kind, value, label) in enumerate(values):
+            for i, (kind, value, _label) in enumerate(values):
                 if runs and fingerprint._same(kind, runs[-1]["value"], value):
                     runs[-1]["last"] = i
                 else:

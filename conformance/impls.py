@@ -24,7 +24,13 @@ import os
 from dataclasses import dataclass, field
 
 from conformance.backends.base import (  # noqa: F401  (re-exported: the names the rest of the suite uses)
-    CAPABILITIES, Adapter, ImplError, Unsupported, distribution_note, module_version, native_notices_filtered,
+    CAPABILITIES,
+    Adapter,
+    ImplError,
+    Unsupported,
+    distribution_note,
+    module_version,
+    native_notices_filtered,
 )
 from conformance.backends.jax import JaxAdapter
 from conformance.backends.keras2 import Keras2Adapter

@@ -91,7 +91,7 @@ def markdown(tl: dict[str, Any]) -> str:
     for case_id in changed:
         for release in tl["cases"][case_id]["changed_in"]:
             by_release[release].append(case_id)
-    for stack, before in zip(tl["stacks"], tl["previous"]):
+    for stack, before in zip(tl["stacks"], tl["previous"], strict=True):
         here = by_release[stack["label"]]
         compared = "—" if before is None else tl["releases"][before]
         out.append(f"| {stack['label']} | {stack['released']} | {stack['framework']} | {compared} | "

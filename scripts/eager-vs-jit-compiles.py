@@ -81,8 +81,8 @@ def main() -> int:
     runs = {mode: run(mode) for mode in ("eager", "jit")}
     for mode, r in runs.items():
         print(f"{mode:5}  {r['programs']:3d} programs compiled in {r['seconds']:.2f} s")
-    for shape, eager, jitted in zip(SHAPES, runs["eager"]["outputs"], runs["jit"]["outputs"]):
-        same = [compare(e, j) for e, j in zip(eager, jitted)]
+    for shape, eager, jitted in zip(SHAPES, runs["eager"]["outputs"], runs["jit"]["outputs"], strict=True):
+        same = [compare(e, j) for e, j in zip(eager, jitted, strict=True)]
         print(f"{'×'.join(map(str, shape)):>12}: training output {same[0]}, moving statistics {same[1]}, "
               f"inference output {same[2]}")
     return 0

@@ -34,8 +34,8 @@ import keras_unit_tests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conformance import children, selfcheck
-from conformance.files import write_atomic
+from conformance import children, selfcheck  # noqa: E402 (after the checkout is on sys.path)
+from conformance.files import write_atomic  # noqa: E402
 
 
 def run_keras_tests(keras_dir: Path, scratch: Path, env: dict[str, str], shadow: Path | None,

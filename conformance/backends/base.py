@@ -215,7 +215,7 @@ class Adapter:
         if not layer.built:
             layer.build(x.shape)
         grads = self.backend_gradients(layer, x, upstream)
-        return {name: self.to_numpy(g) for name, g in zip(["inputs", *weight_names(layer)], grads)}
+        return {name: self.to_numpy(g) for name, g in zip(["inputs", *weight_names(layer)], grads, strict=True)}
 
     def backend_gradients(self, layer, x: np.ndarray, upstream: np.ndarray) -> list[Any]:
         """[d/dx, d/dw for each trainable weight], in the backend's autodiff."""

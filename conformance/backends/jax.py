@@ -12,7 +12,6 @@ from packaging.version import InvalidVersion, Version
 
 from conformance.backends.base import Adapter, Unsupported
 
-
 #: The first JAX release whose CPU executables read back from the persistent compilation cache
 #: were seen to compute what freshly compiled ones do (see ``JaxAdapter.before_import``).
 SAFE_PERSISTENT_CACHE = Version("0.6.0")

@@ -10,8 +10,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-from conformance.models.describe import (ABSENT, compile_sgd, evaluate_loss, one_line, penalties, predict_is_random,
-                                         quiet, topic_config, weights_of)
+from conformance.models.describe import (
+    ABSENT,
+    compile_sgd,
+    evaluate_loss,
+    one_line,
+    penalties,
+    predict_is_random,
+    quiet,
+    topic_config,
+    weights_of,
+)
 from conformance.models.families import FAMILIES, custom_objects
 from conformance.models.manifest import ModelsError, read_manifest
 from conformance.models.oracle import oracle_outputs
@@ -195,7 +204,7 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return set(a) == set(b) and all(same_value(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 

@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-
 # -- Custom objects, registered under the package "conformance" on every stack -------------------------
 
 

@@ -5,9 +5,12 @@
 
 See docs/upstream/torch-autocast-assign.md.
 """
-import os, sys
+import os
+import sys
+
 os.environ["KERAS_BACKEND"] = sys.argv[1]
 import keras
+
 
 class Counter(keras.layers.Layer):
     def build(self, shape):
