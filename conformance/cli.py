@@ -24,7 +24,7 @@ from pathlib import Path
 from pytest import ExitCode as pytest_exit
 
 from conformance import __version__, children, impls, reports, suite
-from conformance.files import FixtureError, read_json, write_atomic
+from conformance.files import FixtureError, UnwritableError, read_json, writable_directory, writable_file, write_atomic
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -164,15 +164,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def check_writable(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"cannot write reports to {directory}: {exc.strerror or exc}") from None
-
-
 def choose_impls(args) -> tuple[list[str], dict[str, str]]:
     """The implementations to run, and those --all could not find (with why)."""
     if args.all:
@@ -297,7 +288,8 @@ def cmd_run(args) -> int:
     from rich.console import Console
 
     console = Console(highlight=False)
-    check_writable(args.out)
+    writable_directory(args.out)
+    writable_file(args.draft_expectations)
     validate_fixtures()
     chosen, unavailable = choose_impls(args)
     for impl_id, why in unavailable.items():
@@ -354,7 +346,7 @@ def cmd_selfcheck(args) -> int:
     from conformance import selfcheck
 
     if args.out is not None:
-        check_writable(args.out.parent)
+        writable_file(args.out)
     try:
         impl_id = impls.resolve_id(args.impl)
         outcomes = selfcheck.selfcheck(impl_id, args.jobs, args.timeout, args.only, args.keyword,
@@ -376,7 +368,7 @@ def cmd_selfcheck(args) -> int:
 def cmd_fingerprint(args) -> int:
     from conformance import fingerprint
 
-    check_writable(args.out.parent)
+    writable_file(args.out)
     try:
         impl_id = impls.resolve_id(args.impl)
         impls.check_available(impl_id)
@@ -399,7 +391,7 @@ def cmd_diff(args) -> int:
     from conformance import fingerprint
 
     if args.out is not None:
-        check_writable(args.out.parent)
+        writable_file(args.out)
     try:
         old, new = fingerprint.load(args.old), fingerprint.load(args.new)
     except fingerprint.FingerprintError as exc:
@@ -417,7 +409,7 @@ def cmd_diff(args) -> int:
 def cmd_bench_report(args) -> int:
     from conformance import benchreport
 
-    check_writable(args.out)
+    writable_directory(args.out)
     try:
         paths = benchreport.report(args.results, args.out, args.compare, args.threshold)
         slower = []
@@ -504,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                     "selfcheck": cmd_selfcheck, "flakes": cmd_flakes, "list": cmd_list, "history": cmd_history,
                     "models": cmd_models}
         return commands[args.command](args)
-    except UsageError as exc:
+    except (UsageError, UnwritableError) as exc:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

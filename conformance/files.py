@@ -2,7 +2,8 @@
 
 Every reader turns a missing, unreadable or malformed file into ``error(message)``
 (one line, for the CLI and pytest to print); every writer replaces its target
-atomically, so a reader never sees half a file.
+atomically, so a reader never sees half a file. Commands check that their outputs
+can be written (``writable_file``, ``writable_directory``) before they do any work.
 """
 
 from __future__ import annotations
@@ -43,6 +44,33 @@ def read_json(path: Path, error: type[Exception]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); truncated?") from None
+
+
+class UnwritableError(Exception):
+    """An output cannot be written where it was asked for; the message is one line."""
+
+
+def writable_directory(directory: Path) -> None:
+    """``directory`` exists (created if need be) and takes new files, else ``UnwritableError``."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UnwritableError(f"cannot write to {directory}: it is a file, not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise UnwritableError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+
+
+def writable_file(path: Path | None) -> None:
+    """A file can be written at ``path`` (None: the terminal, always), else ``UnwritableError``."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UnwritableError(f"cannot write to {path}: it is a directory, not a file")
+    writable_directory(path.parent)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 from conformance import fingerprint, history, timeline
-from conformance.files import FixtureError, staged, write_atomic
+from conformance.files import FixtureError, UnwritableError, staged, writable_directory, writable_file, write_atomic
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 DEFAULT_ENVS = Path.home() / ".cache" / "keras-conformance" / "envs"
@@ -138,26 +137,8 @@ def run_command(args, usage_error: type[Exception]) -> int:
         raise usage_error("history needs a command: " + ", ".join(handlers))
     try:
         return handlers[args.history_command](args)
-    except (FixtureError, fingerprint.FingerprintError) as exc:
+    except (FixtureError, UnwritableError, fingerprint.FingerprintError) as exc:
         raise usage_error(str(exc)) from None
-
-
-def writable(path: Path | None) -> None:
-    """A file can be written at ``path`` (None: the terminal), else one line."""
-    if path is not None:
-        writable_directory(path.parent)
-
-
-def writable_directory(directory: Path) -> None:
-    """``directory`` exists (created if need be) and takes new files, else one line."""
-    if directory.exists() and not directory.is_dir():
-        raise history.HistoryError(f"cannot write to {directory}: it is a file, not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
-            pass
-    except OSError as exc:
-        raise history.HistoryError(f"cannot write to {directory}: {exc.strerror or exc}") from None
 
 
 def emit(text: str, out: Path | None, what: str) -> None:
@@ -223,13 +204,13 @@ def loaded_timeline(args) -> dict:
 
 
 def cmd_timeline(args) -> int:
-    writable(args.out)
+    writable_file(args.out)
     emit(timeline.render(loaded_timeline(args), args.format), args.out, "timeline")
     return EXIT_OK
 
 
 def cmd_diff(args) -> int:
-    writable(args.out)
+    writable_file(args.out)
     stacks = history.load_stacks(args.backend)
     old_stack, new_stack = history.resolve(args.old, stacks), history.resolve(args.new, stacks)
     sides = []
@@ -245,7 +226,7 @@ def cmd_diff(args) -> int:
 
 
 def cmd_attribute(args) -> int:
-    writable(args.out)
+    writable_file(args.out)
     stacks = history.load_stacks(args.backend)
     recorded_stacks = history.load(args.history, args.backend, stacks)
     new = history.resolve(args.release, stacks)
@@ -317,7 +298,7 @@ def cmd_pages(args) -> int:
 
 
 def cmd_drafts(args) -> int:
-    writable(args.out)
+    writable_file(args.out)
     stacks = history.load_stacks(args.backend)
     history.load(args.history, args.backend, stacks)  # nothing recorded: one line, not an empty draft
     emit(history.merged_drafts(args.history, stacks), args.out, "draft records")
@@ -340,7 +321,7 @@ def cmd_add(args) -> int:
 def cmd_canary(args) -> int:
     import datetime
 
-    writable(args.out)
+    writable_file(args.out)
     try:
         today = (datetime.date.fromisoformat(args.date) if args.date
                  else datetime.datetime.now(datetime.timezone.utc).date()).isoformat()
@@ -363,7 +344,7 @@ def cmd_canary(args) -> int:
 def cmd_workflow(args) -> int:
     from conformance import workflow
 
-    writable(args.out)
+    writable_file(args.out)
     stacks = [s for backend in history.BACKENDS for s in history.load_stacks(backend)]
     emit(workflow.render(stacks), args.out, f"workflow of {len(stacks)} stacks")
     return EXIT_OK

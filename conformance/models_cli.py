@@ -6,8 +6,7 @@ import sys
 from pathlib import Path
 
 from conformance import impls
-from conformance.files import FixtureError, write_atomic
-from conformance.history_cli import writable_directory
+from conformance.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_USAGE = 0, 1, 2
 
@@ -48,7 +47,7 @@ def run_command(args, usage_error: type[Exception]) -> int:
         raise usage_error("models needs a command: " + ", ".join(handlers))
     try:
         return handlers[args.models_command](args, models)
-    except (FixtureError, impls.ImplError) as exc:
+    except (FixtureError, UnwritableError, impls.ImplError) as exc:
         raise usage_error(str(exc)) from None
 
 
@@ -72,9 +71,8 @@ def cmd_save(args, models) -> int:
 
 
 def cmd_check(args, models) -> int:
-    manifest = models.read_manifest(args.directory)  # bad input before any framework is imported
-    if args.out is not None:
-        writable_directory(args.out.parent)
+    writable_file(args.out)  # bad input before any framework is imported
+    manifest = models.read_manifest(args.directory)
     adapter = _adapter(args.impl)
     print(f"loading models saved with {manifest['stack'].get('impl')} (Keras {manifest['stack'].get('keras')}) "
           f"on {adapter.describe()}", file=sys.stderr, flush=True)

@@ -129,6 +129,20 @@ def test_unwritable_outputs_are_one_line(tmp_path, command):
     assert proc.returncode == 2 and "cannot write" in proc.stderr and proc.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("command", [["fingerprint", "--impl", impls.DEFAULT_IMPL, "--out"],
+                                     ["selfcheck", "--impl", impls.DEFAULT_IMPL, "--out"],
+                                     ["run", "--impl", impls.DEFAULT_IMPL, "--draft-expectations"],
+                                     ["diff", "fixtures/baselines/keras3-jax.json",
+                                      "fixtures/baselines/keras3-jax.json", "--out"],
+                                     ["history", "timeline", "--out"],
+                                     ["models", "check", "fixtures", "--out"]])
+def test_an_output_file_that_is_a_directory_is_one_line_before_any_work(tmp_path, command):
+    """A FILE option given an existing directory is refused up front (it used to end a whole fingerprint run in
+    a traceback from the final rename)."""
+    proc = run_cli(*command, str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr == f"keras-conformance: error: cannot write to {tmp_path}: it is a directory, not a file\n"
+
+
 def sigint_as_by_default() -> None:
     """For a child that these tests interrupt: SIGINT acted on, as in a terminal.
 
