@@ -321,6 +321,8 @@ class ResultCollector:
         missing = self.missing()
         if missing:
             return f"{len(missing)} of {selected} selected cases have no verdict (first: {missing[0]})"
+        if not selected and self.config.getoption("conformance_json"):
+            return "no case selected"  # asked for the suite's verdict and got none: not a complete report
         return ""
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
@@ -360,8 +362,9 @@ class ResultCollector:
         if hasattr(self.config, "workerinput"):
             return
         reason = self.incomplete_reason(exitstatus)
-        if reason and exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # exit 0 means every selected case was checked
+        if reason and exitstatus == pytest.ExitCode.OK:  # exit 0 means every selected case was checked
+            nothing = not (self.state.selected or self.state.results)
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED if nothing else pytest.ExitCode.TESTS_FAILED
         adapter = self.state.adapter
         draft_path = self.config.getoption("conformance_draft")
         if draft_path:
@@ -371,17 +374,18 @@ class ResultCollector:
         path = self.config.getoption("conformance_json")
         if not path:
             return
-        payload = {
-            "impl": self.state.impl_id,
-            "environment": adapter.versions() | {"device": adapter.device()},
-            "complete": not reason,
-            "incomplete_reason": reason,
-            "interrupted": self.state.interrupted,
-            "selected": len(self.state.selected | set(self.state.results)),
-            "unmatched_records": [] if reason else [d.to_json() for d in self.state.unmatched_records()],
-            "surface": surface.surface(adapter.keras),
-            "results": sorted(self.state.results.values(), key=lambda r: r["id"]),
-        }
+        with impls.native_notices_filtered():  # pytest no longer captures; the surface may import TensorFlow now
+            payload = {
+                "impl": self.state.impl_id,
+                "environment": adapter.versions() | {"device": adapter.device()},
+                "complete": not reason,
+                "incomplete_reason": reason,
+                "interrupted": self.state.interrupted,
+                "selected": len(self.state.selected | set(self.state.results)),
+                "unmatched_records": [] if reason else [d.to_json() for d in self.state.unmatched_records()],
+                "surface": surface.surface(adapter.keras),
+                "results": sorted(self.state.results.values(), key=lambda r: r["id"]),
+            }
         text = json.dumps(payload, indent=2, sort_keys=True)
         target = Path(path) if not reason else Path(f"{path}.partial")
         write_atomic(target, text)

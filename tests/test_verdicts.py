@@ -140,6 +140,24 @@ def test_pytest_writes_the_json_only_for_a_complete_run(tmp_path):
     assert "INCOMPLETE" in proc.stdout
 
 
+@pytest.mark.parametrize("tests", [["tests/test_conformance.py", "-k", "no-such-case"], ["tests/test_checks.py"]],
+                         ids=["no-case-matches", "other-tests-only"])
+def test_pytest_with_no_case_selected_writes_no_json_and_does_not_exit_0(tmp_path, tests):
+    """Asked for the suite's JSON, a run that selected no case has no verdict to give: FILE stays as it was,
+    FILE.partial says why, the exit status is 5 (no tests collected), also when other tests passed; and the
+    framework's native load notices (now imported outside pytest's capture) stay off the terminal."""
+    target = tmp_path / "r.json"
+    target.write_text("previous")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "--impl", IMPL,
+                           "--conformance-json", str(target), *tests], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, proc.stdout + proc.stderr
+    assert target.read_text() == "previous"
+    partial = json.loads(Path(f"{target}.partial").read_text())
+    assert partial["complete"] is False and partial["incomplete_reason"] == "no case selected"
+    assert "keras-conformance: INCOMPLETE: no case selected" in proc.stdout
+    assert "absl::InitializeLog" not in proc.stderr
+
+
 def corrupted_baseline(tmp_path: Path) -> Path:
     """The shipped baseline of the default stack, with one case's recorded behaviour changed."""
     data = json.loads((suite.CHECKOUT / "fixtures" / "baselines" / "keras3-tensorflow.json").read_text())
