@@ -366,7 +366,8 @@ def policy_wide_range(k, checks, policy):
     x = round_to(300.0 + 300.0 * np.random.default_rng(22).normal(size=WIDE_RANGE_SHAPE), p.compute)
     layer = k.keras.layers.BatchNormalization(momentum=0.01, dtype=policy)
     layer.build(WIDE_RANGE_SHAPE)
-    y = k.values(layer(x.astype(np.float32), training=True))
+    with np.errstate(over="ignore"):  # the overflow is under test; the NumPy backend would warn of it
+        y = k.values(layer(x.astype(np.float32), training=True))
     batch_mean, batch_var = oracles.batch_moments(x, -1)
     within_budget(checks, "training output", oracles.batchnorm_training(x, np.ones(4), np.zeros(4), layer.epsilon),
                   y, p.compute, POLICY_BUDGET[p.compute],
