@@ -38,6 +38,16 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the deepest command on the command line (``models check``), so that a message can name it."""
+    while True:
+        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, commands[0].dest, None) if commands else None
+        if name is None:
+            return parser
+        parser = commands[0].choices[name]
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="keras-conformance",
@@ -488,7 +498,9 @@ def cmd_models(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # what parse_args says, but with the help of the command that was given
+            chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE

@@ -118,6 +118,16 @@ def test_pytest_with_corrupt_expectations_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.parametrize("args, help_of", [(["run", "--bogus"], "keras-conformance run"),
+                                           (["models", "check", "--dir", "x"], "keras-conformance models check"),
+                                           (["history", "diff", "3.15.0", "3.15.1", "--bogus"],
+                                            "keras-conformance history diff")])
+def test_an_unknown_option_points_to_the_help_of_its_command(args, help_of):
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.endswith(f"(see {help_of} --help)\n"), proc.stderr
+
+
 @pytest.mark.parametrize("command", [["fingerprint", "--impl", impls.DEFAULT_IMPL, "--out"],
                                      ["diff", "fixtures/baselines/keras3-jax.json",
                                       "fixtures/baselines/keras3-jax.json", "--out"],
