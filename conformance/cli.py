@@ -145,7 +145,7 @@ def build_parser() -> Parser:
         description="Run pytest on tests/ (installed: on the conformance suite) N times, each in a different random "
         "order (pytest-randomly), every second run under pytest -n 2, and list every test whose verdict is not "
         "the same in all runs.",
-        epilog="Exit status: 0 no verdict changed, 1 some did, 2 bad usage.",
+        epilog="Exit status: 0 no verdict changed, 1 some did or a run did not complete, 2 bad usage (also: no test selected).",
     )
     add_impl_option(fl)
     fl.add_argument("--runs", type=positive_int, default=10, metavar="N", help="number of runs (default 10)")
@@ -474,6 +474,9 @@ def cmd_flakes(args) -> int:
         changed = flakes.hunt(impl_id, args.runs, args.keyword, report=lambda line: print(line, flush=True))
     except (impls.ImplError, flakes.FlakesError) as exc:
         raise UsageError(str(exc)) from None
+    except flakes.IncompleteRun as exc:
+        print(f"keras-conformance: {exc}; no verdicts compared", file=sys.stderr)
+        return EXIT_UNEXPECTED
     if changed:
         for test, verdicts in sorted(changed.items()):
             print(f"CHANGED {test}: {', '.join(verdicts)}")

@@ -16,6 +16,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable
 
+from pytest import ExitCode
+
 from conformance import children, suite
 
 #: What is hunted: a checkout's whole test suite, else (installed) the conformance suite alone.
@@ -23,7 +25,11 @@ TARGET = suite.CHECKOUT / "tests" if suite.IN_CHECKOUT else Path(suite.__file__)
 
 
 class FlakesError(Exception):
-    """Flake hunting cannot run; the message is one line."""
+    """Flake hunting cannot run (bad usage); the message is one line."""
+
+
+class IncompleteRun(Exception):
+    """A run of the hunt did not complete, so no verdicts can be compared; the message is one line."""
 
 
 def verdicts(junit_file: Path) -> dict[str, str]:
@@ -69,9 +75,11 @@ def hunt(impl_id: str, runs: int, keyword: str | None = None,
                 cmd += ["-k", keyword]
             proc = children.run(cmd, cwd=suite.run_from(Path(tmp)), capture_output=True, text=True,
                                 env=dict(os.environ))
-            if not junit.exists():
-                tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
-                raise FlakesError(f"run {i} produced no results: {tail[0]}")
+            tail = ((proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"])[0]
+            if proc.returncode == ExitCode.NO_TESTS_COLLECTED:
+                raise FlakesError("no test selected" + (f" by -k {keyword!r}" if keyword else "") + "; nothing to hunt")
+            if proc.returncode not in (0, 1) or not junit.exists():  # 1: some tests failed, in a complete run
+                raise IncompleteRun(f"run {i} did not complete (pytest exit status {proc.returncode}): {tail}")
             results.append(verdicts(junit))
             summary = (proc.stdout.strip().splitlines() or [""])[-1]
             report(f"run {i}/{runs} (seed {i}{', -n 2' if i % 2 == 0 else ''}): {summary}")

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from pytest import ExitCode
+
 from conformance import FIXTURES, children, impls, suite
 from conformance.files import read_toml
 
@@ -200,9 +202,12 @@ def selfcheck(impl_id: str, jobs: int = 2, timeout: float = 300.0, only: list[st
     source = package_dir(package)
     report(f"selfcheck {impl_id}: {len(chosen)} mutations of {source}, {jobs} at a time")
     code, failed, tail = run_suite(impl_id, None, timeout, keyword, first_failure=False)
+    if code == ExitCode.NO_TESTS_COLLECTED:
+        raise SelfcheckError(f"no case selected on {impl_id}" + (f" by -k {keyword!r}" if keyword else ""))
     if code != 0:
+        last = (tail.splitlines() or ["no output"])[-1]
         raise SelfcheckError(f"the unmutated suite does not pass on {impl_id} (exit {code}, failed: "
-                             f"{', '.join(failed) or tail}); fix that first")
+                             f"{', '.join(failed) or last}); fix that first")
     report("baseline: the unmutated suite passes")
     outcomes: list[Outcome] = []
 

@@ -88,6 +88,34 @@ def test_flakes_compares_verdicts(tmp_path):
     assert flakes.changed_verdicts(runs) == {"b": ["failure", "passed", "absent"]}
 
 
+@pytest.mark.parametrize("args, message", [
+    (["flakes", "--runs", "1", "-k", "no-such-test"], "no test selected by -k 'no-such-test'; nothing to hunt"),
+    (["selfcheck", "--impl", impls.DEFAULT_IMPL, "-k", "no-such-case"],
+     f"no case selected on {impls.DEFAULT_IMPL} by -k 'no-such-case'"),
+], ids=["flakes", "selfcheck"])
+def test_hunting_or_mutating_with_nothing_selected_is_bad_usage(args, message):
+    """Zero selected tests is no verdict: flakes used to say "no verdict changed" and exit 0; selfcheck called
+    the baseline failing and spread pytest's last lines over two."""
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and proc.stderr == f"keras-conformance: error: {message}\n", proc.stderr
+
+
+def test_a_flakes_run_that_does_not_complete_is_exit_1_not_a_comparison(monkeypatch, capsys):
+    """A run that pytest ended with an internal error compares nothing: exit 1 and one line, never 'no verdict
+    changed'."""
+    from types import SimpleNamespace
+
+    from conformance import children, cli
+
+    monkeypatch.setattr(children, "run", lambda cmd, **kw: SimpleNamespace(returncode=3, stdout="INTERNALERROR> x\n",
+                                                                          stderr=""))
+    assert cli.main(["flakes", "--runs", "2", "--impl", impls.DEFAULT_IMPL]) == cli.EXIT_UNEXPECTED
+    out, err = capsys.readouterr()
+    assert "no verdict changed" not in out
+    assert err == ("keras-conformance: run 1 did not complete (pytest exit status 3): INTERNALERROR> x; "
+                   "no verdicts compared\n")
+
+
 @pytest.mark.parametrize("args", [["flakes", "--runs", "0"], ["selfcheck", "-j", "x"], ["selfcheck", "--only"]])
 def test_bad_numbers_and_missing_values(args):
     proc = run_cli(*args)
