@@ -1,4 +1,4 @@
-"""The saved-model matrix: models saved on old stacks, checked on the newest Keras 3 on every backend.
+"""The saved-model matrix: models saved on old stacks, checked on the newest Keras 3 on each backend and the nightly.
 
 Each stack is one of the history's recipes (``fixtures/history/<backend>.toml``), built with uv in its own
 environment as ``history run`` builds it; ``models save`` runs in each old stack, ``models check`` in
@@ -22,8 +22,9 @@ from conformance.files import staged
 #: Keras 3 (which must load on itself) ...
 OLD = ("keras-2.15-tf", "tf-keras-2.21-tf", "keras-3.0.5-tf", "keras-3.15.1-tf", "keras-3.15.1-jax",
        "keras-3.15.1-torch")
-#: ... each checked on the newest Keras 3 on every backend that can load them.
-NEW = ("keras-3.15.1-tf", "keras-3.15.1-jax", "keras-3.15.1-torch")
+#: ... each checked on the newest Keras 3 on every backend that can load them, and on the nightly (on JAX):
+#: what the next release will do with them.
+NEW = ("keras-3.15.1-tf", "keras-3.15.1-jax", "keras-3.15.1-torch", "keras-nightly-jax")
 
 
 def stacks_named(names: tuple[str, ...]) -> list[history.Stack]:
