@@ -37,6 +37,21 @@ def test_a_lost_or_changed_argument_differs_and_a_new_one_at_its_default_does_no
     assert models.changes({"l2": 0.01}, {"l2": np.float32(0.01).item()}) == [], "float32 factors are the same"
 
 
+def test_a_long_error_keeps_what_failed_and_why():
+    """Keras puts the whole configuration between what failed and why ("Exception encountered: ..."): a
+    report keeps both ends of a long message, on one line."""
+    from conformance.models.describe import one_line
+
+    config = ", ".join(f"'key{i}': {i}" for i in range(200))
+    exc = TypeError(f"Error when deserializing class 'Dense' using config={{{config}}}.\n\nException encountered: "
+                    "Could not deserialize 'keras.initializers.OrthogonalInitializer'")
+    text = one_line(exc)
+    assert text.startswith("TypeError: Error when deserializing class 'Dense'")
+    assert text.endswith("Exception encountered: Could not deserialize 'keras.initializers.OrthogonalInitializer'")
+    assert "\n" not in text and len(text) < 450
+    assert one_line(ValueError("short")) == "ValueError: short"
+
+
 def test_weights_must_be_identical():
     w = {"dense/0": [[1.0, 2.0]], "dense/1": [0.5]}
     assert models.compare_weights(w, w).ok

@@ -152,9 +152,17 @@ def compile_sgd(keras, model) -> None:
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE), loss="mse")
 
 
+#: How much of a long error message a report keeps: its start (what failed) and its end (why: Keras puts
+#: "Exception encountered: ..." after the whole configuration it failed on).
+ERROR_HEAD = ERROR_TAIL = 200
+
+
 def one_line(exc: BaseException) -> str:
+    """The exception on one line; a long message keeps its first and last ``ERROR_HEAD`` characters."""
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+    if len(text) > ERROR_HEAD + ERROR_TAIL + 3:
+        text = f"{text[:ERROR_HEAD]} … {text[-ERROR_TAIL:]}"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @contextlib.contextmanager
