@@ -145,7 +145,8 @@ def build_parser() -> Parser:
         description="Run pytest on tests/ (installed: on the conformance suite) N times, each in a different random "
         "order (pytest-randomly), every second run under pytest -n 2, and list every test whose verdict is not "
         "the same in all runs.",
-        epilog="Exit status: 0 no verdict changed, 1 some did or a run did not complete, 2 bad usage (also: no test selected).",
+        epilog="Exit status: 0 no verdict changed, 1 some did or a run did not complete, 2 bad usage (also: no test "
+               "selected).",
     )
     add_impl_option(fl)
     fl.add_argument("--runs", type=positive_int, default=10, metavar="N", help="number of runs (default 10)")
@@ -234,7 +235,7 @@ def run_one(impl_id: str, keyword: str | None, workdir: Path, draft: bool = Fals
         run.problem = f"its pytest process was killed by {name}"
     elif returncode == pytest_exit.NO_TESTS_COLLECTED:
         run.nothing_selected = True
-        run.problem = "no case selected" + (f" by -k {keyword!r}" if keyword else "")
+        run.problem = suite.nothing_selected(keyword)
     elif returncode == pytest_exit.USAGE_ERROR:
         run.usage_error = True
         run.problem = "its pytest process stopped before running any case (see the error above)"

@@ -77,7 +77,7 @@ def hunt(impl_id: str, runs: int, keyword: str | None = None,
                                 env=dict(os.environ))
             tail = ((proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"])[0]
             if proc.returncode == ExitCode.NO_TESTS_COLLECTED:
-                raise FlakesError("no test selected" + (f" by -k {keyword!r}" if keyword else "") + "; nothing to hunt")
+                raise FlakesError(f"{suite.nothing_selected(keyword, 'test')}; nothing to hunt")
             if proc.returncode not in (0, 1) or not junit.exists():  # 1: some tests failed, in a complete run
                 raise IncompleteRun(f"run {i} did not complete (pytest exit status {proc.returncode}): {tail}")
             results.append(verdicts(junit))

@@ -28,6 +28,8 @@ from conformance.verdict import PYTEST_OUTCOME
 RESULT_KEY = "conformance-result"
 SELECTED_KEY = "conformance_selected"  # xdist workeroutput: the case tests a worker selected
 DEFAULT_CASE_TIMEOUT = 300.0
+#: Why a run asked for the JSON report gives none: it selected no case (pytest's exit status 5).
+NOTHING_SELECTED = "no case selected"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -322,7 +324,7 @@ class ResultCollector:
         if missing:
             return f"{len(missing)} of {selected} selected cases have no verdict (first: {missing[0]})"
         if not selected and self.config.getoption("conformance_json"):
-            return "no case selected"  # asked for the suite's verdict and got none: not a complete report
+            return NOTHING_SELECTED  # asked for the suite's verdict and got none: not a complete report
         return ""
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
@@ -363,8 +365,8 @@ class ResultCollector:
             return
         reason = self.incomplete_reason(exitstatus)
         if reason and exitstatus == pytest.ExitCode.OK:  # exit 0 means every selected case was checked
-            nothing = not (self.state.selected or self.state.results)
-            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED if nothing else pytest.ExitCode.TESTS_FAILED
+            session.exitstatus = (pytest.ExitCode.NO_TESTS_COLLECTED if reason == NOTHING_SELECTED
+                                  else pytest.ExitCode.TESTS_FAILED)
         adapter = self.state.adapter
         draft_path = self.config.getoption("conformance_draft")
         if draft_path:

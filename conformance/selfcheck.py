@@ -203,7 +203,7 @@ def selfcheck(impl_id: str, jobs: int = 2, timeout: float = 300.0, only: list[st
     report(f"selfcheck {impl_id}: {len(chosen)} mutations of {source}, {jobs} at a time")
     code, failed, tail = run_suite(impl_id, None, timeout, keyword, first_failure=False)
     if code == ExitCode.NO_TESTS_COLLECTED:
-        raise SelfcheckError(f"no case selected on {impl_id}" + (f" by -k {keyword!r}" if keyword else ""))
+        raise SelfcheckError(suite.nothing_selected(keyword, where=impl_id))
     if code != 0:
         last = (tail.splitlines() or ["no output"])[-1]
         raise SelfcheckError(f"the unmutated suite does not pass on {impl_id} (exit {code}, failed: "

@@ -42,6 +42,11 @@ def reproduce(impl_id: str, case_id: str) -> str:
     return f"pytest {where} --impl {impl_id} -k '{case_id}'"
 
 
+def nothing_selected(keyword: str | None, what: str = "case", where: str = "") -> str:
+    """What a run that selected nothing says ('no case selected on keras3:jax by -k 'x''), one wording for all."""
+    return f"no {what} selected" + (f" on {where}" if where else "") + (f" by -k {keyword!r}" if keyword else "")
+
+
 def run_from(scratch: Path) -> Path:
     """The directory to run ``command`` in: the checkout's root, else ``scratch`` (never site-packages)."""
     return CHECKOUT if IN_CHECKOUT else scratch
