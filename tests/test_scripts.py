@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,33 @@ def test_the_accuracy_table_rejects_a_file_that_is_not_a_report_in_one_line(tmp_
     path.write_text("{")
     proc = run("accuracy-table.py", str(path))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a readable conformance JSON report" in proc.stderr
+
+
+def test_the_compile_log_counts_what_jax_lowered_and_compiled_and_which_were_draws(tmp_path):
+    """speed-vs-keras-tests's floor rests on reading JAX's own log messages: a change in their wording
+    must fail here, not turn into a floor of zero programs."""
+    pytest.importorskip("jax")
+    (tmp_path / "test_two_programs.py").write_text(
+        "import jax, jax.numpy as jnp\n"
+        "def test_an_op_and_a_draw():\n"
+        "    jnp.add(jnp.ones((3, 5)), 1.0).block_until_ready()\n"
+        "    jax.random.uniform(jax.random.key(0), (7, 11)).block_until_ready()\n")
+    logs = tmp_path / "log"
+    logs.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS), "JAX_COMPILE_LOG": str(logs),
+           "JAX_ENABLE_COMPILATION_CACHE": "false"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "jax_compile_log", "-p", "no:keras_conformance",
+                           "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "--rootdir", str(tmp_path),
+                           str(tmp_path / "test_two_programs.py")],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import jax_compile_log
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    summary = jax_compile_log.summary(jax_compile_log.read(str(logs)))
+    assert summary["random_draw_programs"] == 1, summary
+    assert summary["programs"] > summary["random_draw_programs"], summary
+    assert summary["lower_seconds"] > 0 and summary["random_draw_compile_seconds"] > 0, summary
+    assert not list(logs.iterdir()), "read() empties the directory for the next run"
