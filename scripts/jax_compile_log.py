@@ -75,10 +75,14 @@ RANDOM_DRAWS = frozenset({"_bernoulli", "_uniform", "_normal", "_truncated_norma
 def summary(events: list[tuple[str, str, float]]) -> dict:
     """Programs compiled, and seconds spent lowering and compiling them: in all, and in random draws
     (one program per shape and dtype drawn)."""
-    def total(stage: str, draws: bool | None = None) -> float:
-        return round(sum(s for st, name, s in events if st == stage and draws in (None, name in RANDOM_DRAWS)), 2)
+    draws = [event for event in events if event[1] in RANDOM_DRAWS]
 
-    return {"programs": sum(1 for stage, _, _ in events if stage == "compile"),
-            "compile_seconds": total("compile"), "lower_seconds": total("lower"),
-            "random_draw_programs": sum(1 for stage, name, _ in events if stage == "compile" and name in RANDOM_DRAWS),
-            "random_draw_compile_seconds": total("compile", True), "random_draw_lower_seconds": total("lower", True)}
+    def seconds(of: list[tuple[str, str, float]], stage: str) -> float:
+        return round(sum(s for st, _, s in of if st == stage), 2)
+
+    def programs(of: list[tuple[str, str, float]]) -> int:
+        return sum(1 for stage, _, _ in of if stage == "compile")
+
+    return {"programs": programs(events), "compile_seconds": seconds(events, "compile"),
+            "lower_seconds": seconds(events, "lower"), "random_draw_programs": programs(draws),
+            "random_draw_compile_seconds": seconds(draws, "compile"), "random_draw_lower_seconds": seconds(draws, "lower")}

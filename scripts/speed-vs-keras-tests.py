@@ -129,11 +129,12 @@ def main() -> int:
         floor = runs["suite_cold"]["seconds"] - others
         result["cold_if_only_draws_compiled"] = {"seconds": round(floor, 1),
                                                  "ratio": round(floor / runs["keras_tests"]["seconds"], 3)}
-        print(f"cold: {cold['programs']} programs, {cold['lower_seconds']:.1f} s lowering and "
-              f"{cold['compile_seconds']:.1f} s compiling; {cold['random_draw_programs']} random draws of them, "
+        print(f"cold: {cold['programs']} programs, {cold['lower_seconds']:.1f} s lowering, "
+              f"{cold['compile_seconds']:.1f} s compiling")
+        print(f"  of them {cold['random_draw_programs']} random draws, "
               f"{cold['random_draw_lower_seconds'] + cold['random_draw_compile_seconds']:.1f} s")
-        print(f"had only the draws been lowered and compiled: {floor:.1f} s, "
-              f"{result['cold_if_only_draws_compiled']['ratio']:.2f} of Keras's tests")
+        print(f"floor, had only the draws been lowered and compiled: {floor:.1f} s, "
+              f"{result['cold_if_only_draws_compiled']['ratio']:.2f}")
     if args.out:
         try:
             write_atomic(args.out, json.dumps(result, indent=2) + "\n")
