@@ -130,6 +130,7 @@ class Checks:
     def __init__(self, tolerances: dict[str, Any] | None = None) -> None:
         self.items: list[Check] = []
         self.notes: dict[str, Any] = {}
+        self.measurements: dict[str, float] = {}
         #: check key -> a [[tolerance]] record (conformance.expectations.Record) that loosens ``close``
         self.tolerances = tolerances or {}
 
@@ -255,8 +256,15 @@ class Checks:
                                "statistical", key, spread=float(np.sqrt(share * (1 - share) / trials))))
 
     def note(self, name: str, value: Any) -> None:
-        """An observation for the report that is not compared with anything."""
+        """An observation of what Keras does that is not compared with anything (a value it computed, a
+        dtype it passed): behaviour, which fingerprints compare."""
         self.notes[name] = summarise(value)
+
+    def measure(self, name: str, value: float) -> None:
+        """What the machine measured rather than what Keras does: an error in eps, which moves with the CPU's
+        instructions and the order of summation.  Reports show it; a fingerprint keeps it apart from the
+        behaviour, and a diff never counts it as a change (a check compares it with its budget)."""
+        self.measurements[name] = summarise(float(value))
 
     @property
     def failed(self) -> list[Check]:

@@ -132,3 +132,10 @@ def map_in_threads(fn: Callable[[T], R], items: Iterable[T], workers: int) -> li
         raise
     pool.shutdown()
     return results
+
+
+def tail(text: str, lines: int = 3) -> str:
+    """The last ``lines`` non-empty lines of a child's output, joined with ' | ' into one line (500 characters
+    at most): what a one-line error says of why a child failed."""
+    kept = [line.strip() for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept)[:500]

@@ -13,18 +13,13 @@ interrupted.  Only a complete run replaces the reports in DIR.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from pytest import ExitCode as pytest_exit
-
-from conformance import __version__, children, impls, reports, suite
-from conformance.files import FixtureError, UnwritableError, read_json, writable_directory, writable_file, write_atomic
+from conformance import __version__, execution, impls, reports
+from conformance.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -135,7 +130,8 @@ def build_parser() -> Parser:
                     help="only IDs matching this shell-style pattern, e.g. 'dropout-*' (default: all)")
     ls.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
 
-    from conformance import history_cli, models_cli
+    from conformance import models_cli
+    from conformance.history import cli as history_cli
 
     history_cli.add_parser(sub, Parser, positive_int)
     models_cli.add_parser(sub, Parser)
@@ -195,55 +191,6 @@ def choose_impls(args) -> tuple[list[str], dict[str, str]]:
     except impls.ImplError as exc:
         raise UsageError(str(exc)) from None
     return list(dict.fromkeys(chosen)), {}
-
-
-@dataclass
-class ImplRun:
-    """One implementation's pytest child: its complete results, or why there are none."""
-
-    impl: str
-    results: dict | None = None  # what the plugin wrote with --conformance-json; only a complete run writes it
-    problem: str = ""  # why there are no complete results
-    interrupted: bool = False
-    nothing_selected: bool = False
-    usage_error: bool = False
-    seconds: float = 0.0
-
-
-def run_one(impl_id: str, keyword: str | None, workdir: Path, draft: bool = False) -> ImplRun:
-    """Run the suite for one implementation in its own process, and say whether it gave complete results."""
-    json_path = workdir / f"{impl_id.replace(':', '-')}.json"
-    cmd = suite.command(impl_id, json_path, "-o", "console_output_style=progress", "-r", "fE")
-    if keyword:
-        cmd += ["-k", keyword]
-    if draft:
-        cmd += ["--draft-expectations", str(json_path.with_suffix(".draft.toml"))]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    start = time.monotonic()
-    returncode = children.run(cmd, cwd=suite.run_from(workdir), env=env).returncode
-    run = ImplRun(impl_id, seconds=round(time.monotonic() - start, 1))
-    if json_path.exists():
-        results = read_json(json_path, UsageError)
-        if results.get("complete") and returncode in (0, 1):
-            run.results = results | {"seconds": run.seconds}
-            return run
-    partial_path = Path(f"{json_path}.partial")
-    partial = read_json(partial_path, UsageError) if partial_path.exists() else {}
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        run.interrupted = -returncode == signal.SIGINT
-        run.problem = f"its pytest process was killed by {name}"
-    elif returncode == pytest_exit.NO_TESTS_COLLECTED:
-        run.nothing_selected = True
-        run.problem = suite.nothing_selected(keyword)
-    elif returncode == pytest_exit.USAGE_ERROR:
-        run.usage_error = True
-        run.problem = "its pytest process stopped before running any case (see the error above)"
-    else:
-        run.interrupted = bool(partial.get("interrupted")) or (not partial and returncode == pytest_exit.INTERRUPTED)
-        run.problem = partial.get("incomplete_reason") or f"its pytest process ended with exit status {returncode} " \
-                                                          "without writing results"
-    return run
 
 
 def print_totals(report: dict, console) -> None:
@@ -311,7 +258,12 @@ def cmd_run(args) -> int:
         for n, impl_id in enumerate(chosen, start=1):
             spec = impls.IMPLS[impl_id]
             print(f"\n=== [{n}/{len(chosen)}] {impl_id}: loading Keras and {spec.framework_name} …", flush=True)
-            run = run_one(impl_id, args.keyword, Path(tmp), draft=bool(args.draft_expectations))
+            draft = Path(tmp) / f"{impl_id.replace(':', '-')}.draft.toml" if args.draft_expectations else None
+            try:
+                run = execution.run(impl_id, Path(tmp), "-o", "console_output_style=progress", "-r", "fE",
+                                    keyword=args.keyword, draft=draft)
+            except execution.ResultsError as exc:
+                raise UsageError(str(exc)) from None
             if run.interrupted:
                 print(f"\nkeras-conformance: interrupted ({impl_id}: {run.problem}); no report written, "
                       f"{args.out} left as it was", file=sys.stderr)
@@ -386,7 +338,10 @@ def cmd_fingerprint(args) -> int:
     except impls.ImplError as exc:
         raise UsageError(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="keras-conformance-") as tmp:
-        run = run_one(impl_id, None, Path(tmp))
+        try:
+            run = execution.run(impl_id, Path(tmp), "-o", "console_output_style=progress", "-r", "fE")
+        except execution.ResultsError as exc:
+            raise UsageError(str(exc)) from None
     if run.interrupted:
         raise KeyboardInterrupt
     if run.results is None:
@@ -399,7 +354,7 @@ def cmd_fingerprint(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from conformance import fingerprint
+    from conformance import diffreport, fingerprint
 
     if args.out is not None:
         writable_file(args.out)
@@ -408,7 +363,7 @@ def cmd_diff(args) -> int:
     except fingerprint.FingerprintError as exc:
         raise UsageError(str(exc)) from None
     d = fingerprint.diff(old, new)
-    text = fingerprint.render(d, args.format)
+    text = diffreport.render(d, args.format)
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -488,7 +443,7 @@ def cmd_flakes(args) -> int:
 
 
 def cmd_history(args) -> int:
-    from conformance import history_cli
+    from conformance.history import cli as history_cli
 
     return history_cli.run_command(args, UsageError)
 

@@ -7,6 +7,7 @@ each a list of records of four kinds::
     case = "notebook-dropout-build-time-training"   # a registered case ID
     check = "predict-applies-dropout"               # the key of the check that differs (Check.key)
     observed = false                                # what the implementation gives instead
+    rtol = 1e-4                                     # optional: how close a number must be (default 1e-6)
     reason = "why it differs"
     evidence = "docs, changelog, source file or upstream issue"
 
@@ -66,7 +67,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -74,6 +75,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from conformance import FIXTURES
 from conformance.checks import KEY_PATTERN, Check, brief, key_of
 from conformance.files import FixtureError, read_toml
+from conformance.target import DEVICE_KINDS, Target, family_of
 from conformance.verdict import Verdict
 
 EXPECTATIONS_DIR = FIXTURES / "expectations"
@@ -84,13 +86,13 @@ REQUIRED = {
     "tolerance": ("case", "check", "rtol", "reason", "evidence"),
     "change": ("case", "check", "observed", "reason", "evidence"),
 }
-OPTIONAL = {"divergence": (), "skip": (), "tolerance": ("atol",), "change": ()}
+OPTIONAL = {"divergence": ("rtol",), "skip": (), "tolerance": ("atol",), "change": ()}
+#: How close a number observed must be to a divergence's ``observed`` where the record gives no ``rtol``.
+OBSERVED_RTOL = 1e-6
 SCOPE = ("only", "versions", "devices", "framework")
 KINDS = tuple(REQUIRED)
 #: The kinds a run applies to its cases; a change only explains (diffs, the history's release pages).
 JUDGED = ("divergence", "skip", "tolerance")
-#: cpu-bf16: a CPU on which the backend computes in bfloat16 unless told otherwise (OpenVINO on AMX/AVX512-BF16).
-DEVICE_KINDS = ("cpu", "cpu-bf16", "gpu", "tpu")
 #: The frameworks a ``framework`` scope may name: the backends, by the name a run's header gives their version.
 FRAMEWORKS = ("jax", "tensorflow", "torch", "openvino", "numpy")
 
@@ -111,7 +113,7 @@ class Record:
     file: str
     check: str = ""  # the check key (divergence, tolerance)
     observed: Any = None  # what the implementation gives instead (divergence)
-    rtol: float = 0.0  # the tolerance that applies instead (tolerance)
+    rtol: float = 0.0  # the tolerance that applies instead (tolerance); how close to observed (divergence)
     atol: float = 0.0
     only: tuple[str, ...] = ()
     versions: str = ""  # a PEP 440 specifier on the Keras version; empty: every version
@@ -119,22 +121,23 @@ class Record:
     framework: str = ""  # a requirement on the framework's version ("jax>=0.4.21,<0.4.24"); empty: any
     line: int = 0  # where the record starts in its file
 
-    def applies_to(self, impl_id: str, variant: str, keras_version: str | None = None,
-                   device_kind: str | None = None, frameworks: Mapping[str, Any] | None = None) -> bool:
-        """Whether the record applies to this implementation, Keras variant and version, kind of device and
-        framework versions (``frameworks``: name to version, as a run's header has them); what is not
-        known (None) does not narrow it."""
-        if self.only and impl_id not in self.only and variant not in self.only:
+    def applies_to(self, target: Target) -> bool:
+        """Whether the record applies to ``target``: its family, implementation or Keras variant (``only``),
+        Keras version, kind of device and framework versions; what the target does not know (None) does not
+        narrow it.  The one answer to this question, for runs, diffs and the history alike."""
+        if self.family != target.family:
             return False
-        if self.devices and device_kind is not None and device_kind not in self.devices:
+        if self.only and target.impl not in self.only and target.variant not in self.only:
             return False
-        if self.framework and frameworks is not None:
+        if self.devices and target.device_kind is not None and target.device_kind not in self.devices:
+            return False
+        if self.framework and target.frameworks:
             required = Requirement(self.framework)
-            installed = frameworks.get(required.name)
+            installed = target.frameworks.get(required.name)
             if installed and not required.specifier.contains(str(installed), prereleases=True):
                 return False
-        if self.versions and keras_version is not None:
-            return SpecifierSet(self.versions).contains(keras_version, prereleases=True)
+        if self.versions and target.keras_version is not None:
+            return SpecifierSet(self.versions).contains(target.keras_version, prereleases=True)
         return True
 
     def where(self) -> str:
@@ -150,6 +153,8 @@ class Record:
             out["observed"] = self.observed
         if self.kind == "tolerance":
             out |= {"rtol": self.rtol, "atol": self.atol}
+        elif self.kind == "divergence" and self.rtol:
+            out["rtol"] = self.rtol
         return out | {key: list(v) if isinstance(v, tuple) else v
                       for key in SCOPE if (v := getattr(self, key))}
 
@@ -257,7 +262,7 @@ def validate(entries: Iterable[Record], case_ids: set[str], impl_ids: set[str], 
     for d in entries:
         if d.case not in case_ids:
             raise ExpectationsError(f"{d.where()}: no case is called {d.case!r}")
-        if d.family not in {i.split(":")[0] for i in impl_ids}:
+        if d.family not in {family_of(i) for i in impl_ids}:
             raise ExpectationsError(f"{d.file}: no implementation family is called {d.family!r}")
         for name in d.only:
             if name not in impl_ids | variants:
@@ -319,7 +324,7 @@ def matches(record: Record, check: Check) -> bool:
     with standard errors, the same summaries within sampling error (``same_draw``)."""
     if check.kind == "statistical" and check.spread is not None:
         return same_draw(record.observed, check.observed, check.spread)
-    return same(record.observed, check.observed)
+    return same(record.observed, check.observed, record.rtol or OBSERVED_RTOL)
 
 
 def judge(checks: list[Check], records: list[Record]) -> Verdict:
@@ -368,23 +373,19 @@ def judge(checks: list[Check], records: list[Record]) -> Verdict:
     return Verdict("divergence" if held else "pass", [], held, loosened)
 
 
-def unmatched(records: Iterable[Record], ran: Iterable[tuple[str, str, str, str | None, str | None]],
-              frameworks: Mapping[str, Any] | None = None) -> list[Record]:
+def unmatched(records: Iterable[Record], ran: Iterable[tuple[str, Target]]) -> list[Record]:
     """The records that applied to nothing a run did, among those whose case and family it ran.
 
-    ``ran``: (case ID, implementation ID, variant, Keras version, device kind) for each case run;
-    ``frameworks``: the run's framework versions.
-    A record for a case the run did not select, or for an implementation it did not run (family,
-    ``only``), is not listed: only a run of the record's implementation that did not use it, for its
-    version or device, makes it look stale.
+    ``ran``: (case ID, the target it ran on) for each case run.  A record for a case the run did not
+    select, or for an implementation it did not run (family, ``only``), is not listed: only a run of
+    the record's implementation that did not use it, for its version or device, makes it look stale.
     """
     runs = list(ran)
     out = []
     for r in records:
-        relevant = [x for x in runs if x[0] == r.case and x[1].split(":")[0] == r.family
-                    and (not r.only or x[1] in r.only or x[2] in r.only)]
-        if relevant and not any(r.applies_to(impl, variant, version, device, frameworks)
-                                for _, impl, variant, version, device in relevant):
+        relevant = [t for case, t in runs if case == r.case and t.family == r.family
+                    and (not r.only or t.impl in r.only or t.variant in r.only)]
+        if relevant and not any(r.applies_to(t) for t in relevant):
             out.append(r)
     return out
 

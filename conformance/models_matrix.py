@@ -56,7 +56,7 @@ def run(out: Path, envs: Path, report: Callable[[str], None], timeout: float = 9
             proc = _run(pythons[o.name], root, ["save", str(saved), "--impl", o.impl], timeout)
             if proc.returncode != 0:
                 raise history.StackFailed(f"models save on {o.name} failed: "
-                                          f"{history._tail(proc.stderr.decode(errors='replace'))}")
+                                          f"{children.tail(proc.stderr.decode(errors='replace'))}")
             report(f"saved on {o.name}")
             for n in news:
                 stem = f"{o.name}--on--{n.name}"
@@ -64,7 +64,7 @@ def run(out: Path, envs: Path, report: Callable[[str], None], timeout: float = 9
                                                     "--out", str(Path(tmp) / f"{stem}.json")], timeout)
                 if proc.returncode not in (0, 1):
                     raise history.StackFailed(f"models check of {o.name} on {n.name} failed: "
-                                              f"{history._tail(proc.stderr.decode(errors='replace'))}")
+                                              f"{children.tail(proc.stderr.decode(errors='replace'))}")
                 text = (Path(tmp) / f"{stem}.json").read_text()
                 data = json.loads(text)
                 pages[f"{stem}.json"], pages[f"{stem}.md"] = text, models.markdown(data)

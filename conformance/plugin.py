@@ -21,8 +21,10 @@ import pytest
 
 from conformance import cases as case_registry
 from conformance import expectations, fingerprint, impls, reports, surface
+from conformance.backends import cpu
 from conformance.files import FixtureError, write_atomic
 from conformance.runner import CaseResult, run_case
+from conformance.target import Target
 from conformance.verdict import PYTEST_OUTCOME
 
 RESULT_KEY = "conformance-result"
@@ -38,6 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--impl", dest="conformance_impl", default=None, metavar="ID",
         help=f"implementation under test: {', '.join(impls.IMPLS)} "
         f"(default: ${impls.ENV_VAR}, else {impls.DEFAULT_IMPL})",
+    )
+    group.addoption(
+        "--cpu-like", dest="conformance_cpu_like", default=None, metavar="PROFILE",
+        help=f"run as a CPU of another kind would, by the frameworks' own switches: "
+        f"{', '.join(cpu.PROFILES)} (default: ${cpu.ENV_VAR}, else native; conformance/backends/cpu.py)",
     )
     group.addoption(
         "--baseline", dest="conformance_baseline", default=None, metavar="FILE",
@@ -86,31 +93,17 @@ class ConformanceState:
         return impls.load(self.impl_id)
 
     @functools.cached_property
-    def device_kind(self) -> str:
-        return self.adapter.device_kind()
-
-    @functools.cached_property
-    def frameworks(self) -> dict[str, str | None]:
-        """The versions under test, by name, as the header reports them: what a record's ``framework`` scope
-        reads (as it reads a recorded stack's environment)."""
-        return self.adapter.versions()
+    def target(self) -> Target:
+        """What this run tests, as expectation records are scoped (device kind, framework versions included)."""
+        return Target.of_adapter(self.adapter)
 
     def records_for(self, case_id: str) -> list[expectations.Record]:
         """The expectation records (divergence, skip, tolerance) that apply to ``case_id`` here."""
-        adapter = self.adapter
-        return [
-            d for d in self.records
-            if d.family == self.spec.family and d.case == case_id
-            and d.applies_to(adapter.id, adapter.variant, adapter.keras_version, self.device_kind,
-                             self.frameworks)
-        ]
+        return [d for d in self.records if d.case == case_id and d.applies_to(self.target)]
 
     def unmatched_records(self) -> list[expectations.Record]:
         """Records for the cases and family this run ran that applied to none of them (stale?)."""
-        adapter = self.adapter
-        ran = [(r["id"], adapter.id, adapter.variant, adapter.keras_version, self.device_kind)
-               for r in self.results.values()]
-        return expectations.unmatched(self.records, ran, self.frameworks)
+        return expectations.unmatched(self.records, [(r["id"], self.target) for r in self.results.values()])
 
 
 STATE = pytest.StashKey["ConformanceState"]()
@@ -131,7 +124,7 @@ def requested_impl(config: pytest.Config) -> str | None:
     named = config.getoption("conformance_impl") or config.getini("conformance_impl")
     if named or impls.ENV_VAR in os.environ:
         return impls.resolve_id(config.getoption("conformance_impl"), fallback=config.getini("conformance_impl"))
-    other_options = ("conformance_baseline", "conformance_json", "conformance_benchmarks")
+    other_options = ("conformance_baseline", "conformance_json", "conformance_benchmarks", "conformance_cpu_like")
     runs_suite = any(arg.split("::")[0] == "conformance.suite" or _is_suite(arg) for arg in config.args)
     if runs_suite or any(config.getoption(name) for name in other_options):
         return impls.resolve_id(None)
@@ -152,12 +145,15 @@ def pytest_configure(config: pytest.Config) -> None:
         impl_id = requested_impl(config)
         if impl_id is None:
             return
+        like = config.getoption("conformance_cpu_like")
+        if like:
+            cpu.apply(cpu.resolve(like))
         if not (config.option.help or config.option.version):
             impls.load(impl_id)  # fail here, in one line, rather than in every test
         records = [r for r in expectations.load_checked() if r.kind in expectations.JUDGED]
         baseline_file = config.getoption("conformance_baseline")
         baseline = fingerprint.load(Path(baseline_file)) if baseline_file else None
-    except (impls.ImplError, FixtureError, fingerprint.FingerprintError) as exc:
+    except (impls.ImplError, cpu.CpuProfileError, FixtureError, fingerprint.FingerprintError) as exc:
         raise pytest.UsageError(str(exc)) from None
     state = ConformanceState(impl_id, records, baseline)
     config.stash[STATE] = state
@@ -372,14 +368,16 @@ class ResultCollector:
         if draft_path:
             write_atomic(Path(draft_path), expectations.draft(
                 sorted(self.state.results.values(), key=lambda r: r["id"]), self.state.impl_id,
-                adapter.keras_version, self.state.device_kind))
+                adapter.keras_version, self.state.target.device_kind))
         path = self.config.getoption("conformance_json")
         if not path:
             return
         with impls.native_notices_filtered():  # pytest no longer captures; the surface may import TensorFlow now
             payload = {
                 "impl": self.state.impl_id,
-                "environment": adapter.versions() | {"device": adapter.device()},
+                "environment": adapter.versions() | {"device": adapter.device(), "device_kind": adapter.device_kind(),
+                                                     **({"cpu_like": adapter.cpu.name} if adapter.cpu.name != cpu.NATIVE
+                                                        else {})},
                 "complete": not reason,
                 "incomplete_reason": reason,
                 "interrupted": self.state.interrupted,

@@ -24,6 +24,7 @@ class CaseResult:
     status: str  # conformance.verdict.STATUSES
     checks: list[Check] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    measurements: dict[str, float] = field(default_factory=dict)  # what the machine measured (Checks.measure)
     problems: list[str] = field(default_factory=list)
     divergences: list[Record] = field(default_factory=list)
     skip_reason: str = ""
@@ -63,6 +64,7 @@ class CaseResult:
             "status": self.status,
             "checks": [c.to_json() for c in self.checks],
             "notes": self.notes,
+            "measurements": self.measurements,
             "problems": self.problems,
             "divergences": [d.to_json() for d in self.divergences],
             "tolerances": [d.to_json() for d in self.tolerances],
@@ -142,5 +144,5 @@ def run_case(case: Case, adapter, records: list[Record], timeout: float | None =
     if not checks.items:
         checks.items.append(Check("made checks", True, False, False, "the case recorded no check"))
     verdict: Verdict = judge(checks.items, [r for r in records if r.kind != "skip"])
-    return CaseResult(case, adapter.id, verdict.status, checks.items, checks.notes, verdict.problems,
-                      verdict.divergences, tolerances=verdict.tolerances)
+    return CaseResult(case, adapter.id, verdict.status, checks.items, checks.notes, checks.measurements,
+                      verdict.problems, verdict.divergences, tolerances=verdict.tolerances)

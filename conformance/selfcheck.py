@@ -21,7 +21,6 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +29,7 @@ from typing import Callable
 
 from pytest import ExitCode
 
-from conformance import FIXTURES, children, impls, suite
+from conformance import FIXTURES, children, execution, impls, suite
 from conformance.files import read_toml
 
 MUTATIONS_DIR = FIXTURES / "mutations"
@@ -133,27 +132,12 @@ def run_suite(impl_id: str, pythonpath: Path | None, timeout: float, keyword: st
               first_failure: bool = True) -> tuple[int | None, list[str], str]:
     """Run the conformance suite in a new process; (exit code or None on timeout, failed case IDs, tail)."""
     with tempfile.TemporaryDirectory(prefix="selfcheck-run-") as tmp:
-        json_path = Path(tmp) / "results.json"
-        cmd = suite.command(impl_id, json_path)
-        if first_failure:
-            cmd.append("-x")
-        if keyword:
-            cmd += ["-k", keyword]
-        env = dict(os.environ)
-        if pythonpath is not None:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
-        try:
-            proc = children.run(cmd, cwd=suite.run_from(Path(tmp)), env=env, capture_output=True, text=True,
-                                timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None, [], "timed out"
-        failed = []
         # -x stops at the first failure, so the results are those of an incomplete run (FILE.partial)
-        written = [p for p in (json_path, Path(f"{json_path}.partial")) if p.exists()]
-        if written:
-            failed = [r["id"] for r in json.loads(written[0].read_text())["results"] if r["status"] == "fail"]
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-        return proc.returncode, failed, tail
+        run = execution.run(impl_id, Path(tmp), *(["-x"] if first_failure else []), keyword=keyword, timeout=timeout,
+                            place=execution.Place(first_on_path=pythonpath), capture=True)
+    if run.returncode is None:
+        return None, [], "timed out"
+    return run.returncode, run.failed_cases(), "\n".join(run.output.strip().splitlines()[-3:])
 
 
 def check_mutation(m: Mutation, impl_id: str, source: Path, package: str, timeout: float,

@@ -4,7 +4,8 @@
 
     python scripts/accuracy-table.py conformance-report/*.json
 
-Each cell is the largest error a case measured (its ``... error in eps of DTYPE`` notes), in eps of the
+Each cell is the largest error a case measured (its ``... error in eps of DTYPE`` measurements; the notes
+of reports written before measurements were kept apart), in eps of the
 compute dtype (normwise; for BatchNormalization in 16 bits, per output: precision.rounded_error_in_eps),
 for the BatchNormalization, Dense and regulariser cases of the dtype axis.
 """
@@ -21,7 +22,8 @@ ROWS = re.compile(r"(batchnorm-accuracy-.*|batchnorm-policy-[a-z0-9_]+|init-poli
 
 
 def measured(result: dict) -> float | None:
-    errors = [v for k, v in (result.get("notes") or {}).items() if "error in eps" in k and isinstance(v, (int, float))]
+    measured = (result.get("measurements") or {}) | (result.get("notes") or {})
+    errors = [v for k, v in measured.items() if "error in eps" in k and isinstance(v, (int, float))]
     return max(errors) if errors else None
 
 

@@ -6,6 +6,7 @@ import pytest
 from conformance import cases, expectations, impls
 from conformance.checks import Check, Checks
 from conformance.expectations import ExpectationsError, Record, judge, same
+from conformance.target import Target
 
 ENTRY = '''
 [[divergence]]
@@ -78,22 +79,24 @@ def test_malformed_files_give_one_line(tmp_path, text, message):
 def test_versions_limit_where_a_divergence_applies(tmp_path, versions, keras_version, applies):
     (tmp_path / "keras3.toml").write_text(ENTRY + (f'versions = "{versions}"\n' if versions else ""))
     [d] = expectations.load_all(tmp_path)
-    assert d.applies_to("keras3:jax", "keras", keras_version) is applies
+    assert d.applies_to(Target("keras3:jax", "keras", keras_version)) is applies
 
 
 def test_only_and_versions_both_apply():
     d = Record("divergence", "case", "r", "e", "keras3", "keras3.toml", check="c", observed=1,
                only=("keras3:tensorflow",), versions="<3.14")
-    assert d.applies_to("keras3:tensorflow", "keras", "3.10.0")
-    assert not d.applies_to("keras3:jax", "keras", "3.10.0")
-    assert not d.applies_to("keras3:tensorflow", "keras", "3.15.1")
+    assert d.applies_to(Target("keras3:tensorflow", "keras", "3.10.0"))
+    assert not d.applies_to(Target("keras3:jax", "keras", "3.10.0"))
+    assert not d.applies_to(Target("keras3:tensorflow", "keras", "3.15.1"))
+    assert not d.applies_to(Target("keras2", "tf_keras", "2.15.0"))  # another family's file
 
 
 def test_devices_scope_a_divergence_to_a_kind_of_device(tmp_path):
     (tmp_path / "keras3.toml").write_text(ENTRY + 'devices = ["gpu"]\n')
     [d] = expectations.load_all(tmp_path)
-    assert d.applies_to("keras3:torch", "keras", "3.15.1", "gpu")
-    assert not d.applies_to("keras3:torch", "keras", "3.15.1", "cpu")
+    assert d.applies_to(Target("keras3:torch", "keras", "3.15.1", "gpu"))
+    assert not d.applies_to(Target("keras3:torch", "keras", "3.15.1", "cpu"))
+    assert d.applies_to(Target("keras3:torch", "keras", "3.15.1", None))  # an unknown device narrows nothing
 
 
 @pytest.mark.parametrize("frameworks, applies", [
@@ -104,7 +107,7 @@ def test_framework_scopes_a_record_to_framework_versions(tmp_path, frameworks, a
     """A framework release's behaviour, whatever the Keras above it: unknown versions do not narrow it."""
     (tmp_path / "keras3.toml").write_text(ENTRY + 'framework = "jax>=0.4.21,<0.4.24"\n')
     [d] = expectations.load_all(tmp_path)
-    assert d.applies_to("keras3:jax", "keras", "3.0.2", "cpu", frameworks) is applies
+    assert d.applies_to(Target("keras3:jax", "keras", "3.0.2", "cpu", frameworks or {})) is applies
     assert d.to_json()["framework"] == "jax>=0.4.21,<0.4.24"
 
 
@@ -230,7 +233,7 @@ def test_records_that_apply_to_nothing_run_are_listed():
     other_case = Record("skip", "b", "r", "e", "keras3", "keras3.toml")
     other_family = Record("skip", "a", "r", "e", "keras2", "keras2.toml")
     other_impl = Record("skip", "a", "r", "e", "keras3", "keras3.toml", only=("keras3:torch",), devices=("gpu",))
-    ran = [("a", "keras3:jax", "keras", "3.15.1", "cpu")]
+    ran = [("a", Target("keras3:jax", "keras", "3.15.1", "cpu"))]
     assert expectations.unmatched([older, current, other_case, other_family, other_impl], ran) == [older]
 
 

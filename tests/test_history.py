@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import FIXTURES, expectations, fingerprint, history, timeline
+from conformance import FIXTURES, expectations, fingerprint, history
 from conformance.expectations import Record
 from conformance.history import HistoryError, Stack
+from conformance.history import view as timeline
 
 
 def test_the_shipped_recipes_cover_every_keras_3_release_and_the_nightly():
@@ -271,12 +272,12 @@ def record_fake(tmp_path, monkeypatch, broken: str):
             raise history.StackFailed("uv pip install failed: no matching distribution")
         return Path(sys.executable)
 
-    monkeypatch.setattr(history, "build", build)
+    monkeypatch.setattr(history.recording, "build", build)
     def fingerprint_stack(s, python, timeout, root, draft):
         draft.write_text("# no unexpected results\n")
         return fp(3) | {"environment": {"impl": "keras3:jax", "keras": s.keras, "recipe": s.digest}}
 
-    monkeypatch.setattr(history, "fingerprint_stack", fingerprint_stack)
+    monkeypatch.setattr(history.recording, "fingerprint_stack", fingerprint_stack)
     lines = []
     outcomes = history.run(STACKS, tmp_path, tmp_path / "envs", 2, 60, False, lines.append)
     return outcomes, lines
@@ -316,7 +317,7 @@ def test_attribute_builds_the_cross_stack_and_writes_which_upgrade_moved_each_ch
                                                                                      monkeypatch, capsys):
     import argparse
 
-    from conformance import history_cli
+    from conformance.history import cli as history_cli
 
     built = []
     monkeypatch.setattr(history, "build", lambda s, envs: built.append(s) or Path(sys.executable))
@@ -491,7 +492,7 @@ def actionlint() -> list[str]:
 
 
 def test_the_shipped_workflow_is_the_generated_one():
-    from conformance import workflow
+    from conformance.history import workflow
 
     stacks = [s for backend in history.BACKENDS for s in history.load_stacks(backend)]
     shipped = Path(__file__).parent.parent / ".github" / "workflows" / "history.yml"
@@ -502,7 +503,7 @@ def test_the_shipped_workflow_is_the_generated_one():
 
 
 def test_the_generated_workflow_passes_actionlint(tmp_path):
-    from conformance import workflow
+    from conformance.history import workflow
 
     command = actionlint()
     good = tmp_path / "history.yml"
@@ -541,3 +542,12 @@ def test_a_canary_without_a_recorded_release_is_one_line(tmp_path):
     proc = cli("canary", "--backend", "jax", "--history", str(tmp_path), "--envs", str(tmp_path / "envs"))
     assert proc.returncode == 2 and "keras-3.15.1-jax is not recorded" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_the_suites_copy_for_the_stacks_has_the_whole_package_and_no_recorded_history(tmp_path):
+    root = history.snapshot(tmp_path)
+    package = root / "conformance"
+    assert (package / "history" / "recording.py").exists() and (package / "suite.py").exists()
+    assert (package / "fixtures" / "expectations" / "keras3.toml").exists()
+    assert not (package / "fixtures" / "history").exists()
+    assert not list(package.rglob("__pycache__"))

@@ -22,6 +22,7 @@ import pytest
 
 from conformance import cli, impls, runner, suite
 from conformance.cases import Case
+from conformance.target import Target
 
 IMPL = impls.DEFAULT_IMPL  # the implementation the README's test command installs
 OLD_REPORT = "# the previous, complete report\n"
@@ -270,7 +271,7 @@ def test_keras_version_is_read_from_the_imported_module(monkeypatch):
             "3.16.0.dev2026102704 (keras, installed by both keras and keras-nightly: its files are whichever")
         older = expectations.Record("divergence", "c", "r", "e", "keras3", "f", check="k", observed=1,
                                     versions="<3.14")
-        assert not older.applies_to(IMPL, "keras", adapter.keras_version)
+        assert not older.applies_to(Target(IMPL, "keras", adapter.keras_version))
     finally:
         impls.distribution_note.cache_clear()
         adapter.__dict__.pop("keras_version", None)  # not monkeypatch: its undo would put the nightly's back

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
+from conformance.backends import cpu
+from conformance.target import device_kind_of
+
 if TYPE_CHECKING:
     from conformance.impls import ImplSpec
 
@@ -109,11 +112,6 @@ def native_notices_filtered() -> Iterator[None]:
                 sys.stderr.flush()
 
 
-def device_kind_of(device: str) -> str:
-    """'cpu', 'gpu' or 'tpu' from a device as adapters describe it ('cuda (NVIDIA H200)', 'gpu (...)', 'cpu')."""
-    return "gpu" if device.startswith(("gpu", "cuda")) else device.split(" ")[0]
-
-
 def weight_name(variable) -> str:
     """A weight's short name: Keras 3's 'kernel', or 'kernel' for Keras 2's 'dense/kernel:0'."""
     return variable.name.split("/")[-1].split(":")[0]
@@ -148,6 +146,11 @@ class Adapter:
         for name, value in spec.env.items():
             os.environ[name] = value
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:  # run as this CPU, or as another kind would (conformance.backends.cpu)
+            self.cpu = cpu.resolve(None)
+        except cpu.CpuProfileError as exc:
+            raise ImplError(str(exc)) from None
+        cpu.apply(self.cpu)
         self.before_import()
         with native_notices_filtered():
             self.keras, self.variant = self.import_keras()
@@ -309,7 +312,8 @@ class Adapter:
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.versions().items())
-        return f"{self.id} — {parts}; device {self.device()}, {self.precision}"
+        like = "" if self.cpu.name == cpu.NATIVE else f" (run as {self.cpu.name}: {self.cpu.description})"
+        return f"{self.id} — {parts}; device {self.device()}{like}, {self.precision}"
 
 
 def nvidia_driver(info: dict[str, str]) -> dict[str, str]:

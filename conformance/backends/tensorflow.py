@@ -6,12 +6,22 @@ from typing import Any, Callable
 
 import numpy as np
 
+from conformance.backends import cpu
 from conformance.backends.base import Adapter, native_notices_filtered
+
+#: Why a TensorFlow run under a CPU profile cannot show what bfloat16 gives on a CPU without bfloat16 instructions.
+CAPPED_BFLOAT16 = ("TensorFlow picks oneDNN's bfloat16 MatMul by this CPU's own bfloat16 instructions and crashes "
+                   "where --cpu-like caps oneDNN below them; a CPU without them computes it with Eigen")
 
 
 class TensorFlowAdapter(Adapter):
     backend = "tensorflow"
     framework_name = "TensorFlow"
+
+    def before_import(self) -> None:
+        if self.cpu.name != cpu.NATIVE and cpu.has_bfloat16_instructions():
+            self.capabilities = self.capabilities - {"bfloat16"}
+            self.lacking_reasons = {**self.lacking_reasons, "bfloat16": CAPPED_BFLOAT16}
 
     def pin_precision(self) -> str:
         import tensorflow as tf

@@ -309,7 +309,7 @@ def batchnorm_error(observed, expected, dtype, scale=None) -> float:
 def within_budget(checks, name, expected, observed, dtype, budget, *, scale=None, key=""):
     """A check that ``observed`` is within ``budget`` eps of ``dtype`` of ``expected`` (:func:`batchnorm_error`)."""
     error = batchnorm_error(observed, expected, dtype, scale)
-    checks.note(f"{name}: error in eps of {dtype}", error)
+    checks.measure(f"{name}: error in eps of {dtype}", error)
     return checks.record(name, f"within {budget:g} eps of {dtype}", f"{bucket(error)} of {dtype}", error <= budget,
                          f"{'error per output' if is_half(dtype) else 'normwise error'} {error:.3g} eps "
                          f"of {dtype} against the float64 oracle, budget {budget:g}",

@@ -321,7 +321,7 @@ def policy_axis(k, checks, policy):
     expected = oracles.dense(x, kernel, bias)
     scale = float(np.max(np.abs(x) @ np.abs(kernel) + np.abs(bias)))
     error = error_in_eps(k.values(y), expected, p.compute, scale)
-    checks.note("output: error in eps", error)
+    checks.measure("output: error in eps", error)
     checks.true("output", error <= DENSE_BUDGET,
                 f"within {DENSE_BUDGET:g} eps of {p.compute} of x·W + b on the cast inputs and weights (measured {error:.3g})")
     initializer = k.keras.initializers.GlorotUniform(seed=3)

@@ -256,7 +256,7 @@ def penalty_dtypes_and_values(k, checks, layer, expected: list[float], dtype: st
     checks.equal("penalty dtypes", [dtype] * len(expected), [k.dtype_name(t) for t in losses])
     observed = sorted_like([float(k.values(t)) for t in losses], expected)
     error = error_in_eps(observed, expected, dtype) if len(observed) == len(expected) else float("inf")
-    checks.note("penalties: error in eps", error)
+    checks.measure("penalties: error in eps", error)
     checks.record("penalties", expected, observed, error <= PENALTY_BUDGET,
                   f"within {PENALTY_BUDGET:g} eps of {dtype} of the oracle on the stored weights ({bucket(error)})",
                   kind="numeric")

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance import fingerprint, history, timeline
+from conformance import diffreport, fingerprint, history
 from conformance.files import FixtureError, UnwritableError, staged, writable_directory, writable_file, write_atomic
+from conformance.history import view as timeline
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 DEFAULT_ENVS = Path.home() / ".cache" / "keras-conformance" / "envs"
@@ -221,7 +222,7 @@ def cmd_diff(args) -> int:
                                        f"run: keras-conformance history run --stacks {stack.keras}")
         sides.append(fp)
     d = fingerprint.diff(*sides)
-    emit(fingerprint.render(d, args.format), args.out, f"{len(d['changed'])} case(s) changed")
+    emit(diffreport.render(d, args.format), args.out, f"{len(d['changed'])} case(s) changed")
     return EXIT_CHANGED if fingerprint.has_changes(d) else EXIT_OK
 
 
@@ -342,7 +343,7 @@ def cmd_canary(args) -> int:
 
 
 def cmd_workflow(args) -> int:
-    from conformance import workflow
+    from conformance.history import workflow
 
     writable_file(args.out)
     stacks = [s for backend in history.BACKENDS for s in history.load_stacks(backend)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.history import Stack
+from conformance.history.recipes import Stack
 
 PYTHON = "3.11"
 #: The canary runs at this time every day (UTC), after the nightlies are published.

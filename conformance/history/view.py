@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import replace
 from typing import Any
 
 from packaging.version import Version
 
-from conformance.fingerprint import _same
+from conformance.fingerprint import same_value
+from conformance.target import Target, family_of
 
 #: Background colours of a case's successive behaviours along the releases (the first is the oldest).
 PALETTE = ("#dbe9f6", "#fde2c4", "#d5efd5", "#f3d3e6", "#e6e0f5", "#fff3b0", "#cfeff0", "#f5d0c5")
@@ -64,7 +66,7 @@ def changes_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[dict[st
     out = []
     for key, check in case["checks"].items():
         old, new = value_at(check, before), value_at(check, i)
-        if not _same(check["kind"], old, new):
+        if not same_value(check["kind"], old, new):
             out.append({"key": key, "check": check["label"], "old": old, "new": new})
     return out
 
@@ -310,7 +312,7 @@ def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str
     when its check gives ``observed`` on every recorded stack it applies to, and something else on every
     other stack of its family (Keras 2 or 3; the TensorFlow history has both) and of the implementations
     it names (``only``; all where it names none)."""
-    families = {stack.get("impl", "keras3").split(":")[0] for stack in tl["stacks"]}
+    families = {family_of(stack.get("impl", "keras3")) for stack in tl["stacks"]}
     problems = []
     for r in records:
         if r.kind != "change" or r.family not in families or r.case not in tl["cases"]:
@@ -321,10 +323,10 @@ def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str
             continue
         for i, stack in enumerate(tl["stacks"]):
             impl = stack.get("impl", "keras3")
-            if impl.split(":")[0] != r.family or r.only and not (set(r.only) & {impl, variant_of(stack)}):
+            if family_of(impl) != r.family or r.only and not (set(r.only) & {impl, variant_of(stack)}):
                 continue
             value = value_at(check, i)
-            if applies(r, stack) != _same(check["kind"], r.observed, value):
+            if applies(r, stack) != same_value(check["kind"], r.observed, value):
                 where = "applies there, but the check gives" if applies(r, stack) else "does not apply there, yet gives"
                 problems.append(f"{r.where()}: {tl['releases'][i]} {where} {value_text(value, 60)}")
                 break
@@ -334,10 +336,8 @@ def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str
 def applies(record: Any, stack: dict[str, Any]) -> bool:
     """Whether an expectation record applies to a recorded stack (its implementation, Keras variant and
     version, on the CPU): a record that applies on one side of a release and not the other explains it."""
-    impl = stack.get("impl", "keras3")
-    if record.family != impl.split(":")[0]:
-        return False
-    return record.applies_to(impl, variant_of(stack), str(version_of(stack)), "cpu", stack["environment"])
+    target = Target.of_environment(stack["environment"], stack.get("impl", "keras3"))
+    return record.applies_to(replace(target, keras_version=str(version_of(stack))))
 
 
 def variant_of(stack: dict[str, Any]) -> str:

@@ -1,0 +1,82 @@
+"""The timeline model: per case and check, the runs of releases over which the observed value is the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance import fingerprint, surface
+from conformance.history import view
+from conformance.history.recipes import Stack
+
+
+def rows(fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A fingerprint as rows: each case, and each surface class as ``surface-<Class>``, with its checks'
+    values keyed by check key (``verdict`` first)."""
+    out = {}
+    for case_id, entry in fp["cases"].items():
+        checks = {"verdict": ("exact", entry["status"], "verdict")}
+        for key, value in entry.get("behaviour", {}).items():
+            checks[key] = (value["kind"], value["value"], value.get("label", key))
+        out[case_id] = {"topic": entry["topic"], "description": entry["description"], "checks": checks}
+    for name, entry in fp.get("surface", {}).items():
+        topic, cls = name.split("/")
+        checks = {key: ("exact", value, label) for key, (label, value) in surface.checks_of(entry).items()}
+        out[f"surface-{cls}"] = {"topic": topic, "description": f"the public surface of {cls}", "checks": checks}
+    return out
+
+
+ABSENT = "(not observed)"
+
+
+def predecessors(stacks: list[Stack]) -> list[int | None]:
+    """For each stack of an ordered list, the index of the stack its users upgrade from, what a release page
+    compares it with: the one it ``follows`` (Keras 3.0.5 on TensorFlow 2.16 follows Keras 2.15 on TensorFlow
+    2.15, not the tf_keras releases that sort between them), else the one before it; None for the first,
+    and where the stack it follows is not in the list."""
+    index = {s.name: i for i, s in enumerate(stacks)}
+    return [index.get(s.follows) if s.follows else (i - 1 if i else None) for i, s in enumerate(stacks)]
+
+
+def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, Any]:
+    """Per case and check, the runs of releases over which the observed value is the same.
+
+    Values compare as the fingerprint diff compares them (numbers within ``NUMERIC_RTOL``,
+    statistical checks by consistency only).  A case's ``changed_in`` lists the releases at
+    which anything about it differs from the release it follows (``previous``: see ``predecessors``).
+    """
+    releases = [s.label for s, _ in recorded_stacks]
+    previous = predecessors([s for s, _ in recorded_stacks])
+    per_release = [rows(fp) for _, fp in recorded_stacks]
+    case_ids = sorted({c for r in per_release for c in r}, key=lambda c: (c.startswith("surface-"), c))
+    cases = {}
+    for case_id in case_ids:
+        present = [r.get(case_id) for r in per_release]
+        first = next(p for p in present if p)
+        keys = list(dict.fromkeys(k for p in present if p for k in p["checks"]))
+        checks = {}
+        for key in keys:
+            values = [(p["checks"][key] if p and key in p["checks"] else ("exact", ABSENT, key)) for p in present]
+            runs: list[dict[str, Any]] = []
+            for i, (kind, value, _label) in enumerate(values):
+                if runs and fingerprint.same_value(kind, runs[-1]["value"], value):
+                    runs[-1]["last"] = i
+                else:
+                    runs.append({"first": i, "last": i, "value": value})
+            checks[key] = {"label": values[-1][2], "kind": values[-1][0], "runs": runs}
+        case = {"topic": first["topic"], "description": first["description"], "checks": checks}
+        changed = [i for i in range(len(releases)) if view.changes_at({"previous": previous}, case, i)]
+        cases[case_id] = case | {"changed_in": [releases[i] for i in changed]}
+    return {"backend": recorded_stacks[0][0].backend, "releases": releases, "previous": previous,
+            "stacks": [{"name": s.name, "keras": s.keras, "label": s.label, "released": s.released,
+                        "framework": s.framework, "impl": s.impl, "environment": fp["environment"]} for s, fp in recorded_stacks],
+            "cases": cases}
+
+
+def changes_by_release(tl: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """For each release, every check whose value differs from the release it follows: case, check, old, new."""
+    out: dict[str, list[dict[str, Any]]] = {r: [] for r in tl["releases"]}
+    for i, release in enumerate(tl["releases"]):
+        for case_id, case in tl["cases"].items():
+            out[release] += [{"case": case_id, "topic": case["topic"], **change}
+                             for change in view.changes_at(tl, case, i)]
+    return out
