@@ -414,10 +414,14 @@ def draft(results: Iterable[dict[str, Any]], impl_id: str, keras_version: str | 
                       "only": [impl_id]}
             if keras_version:
                 record["versions"] = f"=={keras_version}"
-            if device_kind and device_kind != "cpu":
+            other_kind = ""
+            if device_kind == "cpu-bf16":  # never scoped to it untried: the other kind may do the same
+                other_kind = (f"# seen on a {device_kind} CPU: before scoping it with devices = [\"{device_kind}\"], run "
+                              f"pytest --impl {impl_id} --cpu-like avx2 -k '{result['id']}' (a CPU without bfloat16)\n")
+            elif device_kind and device_kind != "cpu":
                 record["devices"] = [device_kind]
             record |= {"reason": "", "evidence": ""}
-            out.append(f"# {check['name']}: expected {brief(check['expected'], 120)} ({check['how']})\n"
+            out.append(f"# {check['name']}: expected {brief(check['expected'], 120)} ({check['how']})\n" + other_kind
                        + tomli_w.dumps({"divergence": [record]}))
     return "\n".join(out)
 

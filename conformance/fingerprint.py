@@ -18,7 +18,11 @@ Format (JSON, keys sorted, so reordering cases changes nothing)::
      "cases": {"<case id>": {"topic": ..., "description": ..., "status": "pass|divergence|fail|skip",
                              "behaviour": {"<check key>": {"kind": "exact|numeric|statistical", "value": ...,
                                                            "label": "<the check's text>"}},
-                             "notes": {...}, "measurements": {"<name>": <number>}}}}
+                             "notes": {...}, "measurements": {"<name>": <number>},
+                             "flapping": {"<check key or 'verdict'>": [<value in each run>, ...]}}}}
+
+``flapping`` is there only for a stack recorded several times (``history run --repeat N``): the checks whose
+value was not the same in every run.  A diff and the history's timeline never present them as a change.
 
 Checks are keyed by their stable key (``Check.key``), so rewording a check's
 text changes its label, not its identity.  Earlier versions are read through
@@ -207,13 +211,17 @@ def same_value(kind: str, old: Any, new: Any) -> bool:
 
 
 def compare_case(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    """What differs between two fingerprints of one case: [{"what", "old", "new"}]."""
+    """What differs between two fingerprints of one case: [{"what", "old", "new"}]; a check that flapped
+    between repeated runs on either side (``flapping``) is never a change."""
+    flapping = set(old.get("flapping", {})) | set(new.get("flapping", {}))
     changes = []
-    if old["status"] != new["status"]:
+    if old["status"] != new["status"] and "verdict" not in flapping:
         changes.append({"what": "verdict", "old": old["status"], "new": new["status"]})
     for section in ("behaviour", "notes"):
         before, after = old.get(section, {}), new.get(section, {})
         for name in sorted(set(before) | set(after)):
+            if section == "behaviour" and name in flapping:
+                continue
             a, b = before.get(name), after.get(name)
             if section == "behaviour":
                 kind = (b or a)["kind"]
@@ -225,6 +233,34 @@ def compare_case(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any
                 label = (b or a).get("label", name) if section == "behaviour" else f"note: {name}"
                 changes.append({"what": label, "key": name, "old": a_value, "new": b_value})
     return changes
+
+
+def flapping(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+    """Of several fingerprints of one stack, per case, each check (and ``verdict``) whose value is not the same
+    in every run (compared as a diff compares them), with its value in each run."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    for case_id, entry in runs[0]["cases"].items():
+        entries = [fp["cases"].get(case_id, {"status": "(absent)", "behaviour": {}}) for fp in runs]
+        flaps = {}
+        if len({e["status"] for e in entries}) > 1:
+            flaps["verdict"] = [e["status"] for e in entries]
+        for key, check in entry.get("behaviour", {}).items():
+            values = [e["behaviour"].get(key, {}).get("value", "(not observed)") for e in entries]
+            if not all(same_value(check["kind"], values[0], v) for v in values[1:]):
+                flaps[key] = values
+        if flaps:
+            out[case_id] = flaps
+    return out
+
+
+def repeated(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fingerprint of a stack recorded ``len(runs)`` times: the first run's, each case with its flapping checks,
+    and the number of runs in the environment."""
+    fp = json.loads(json.dumps(runs[0]))
+    for case_id, flaps in flapping(runs).items():
+        fp["cases"][case_id]["flapping"] = flaps
+    fp["environment"]["runs"] = len(runs)
+    return fp
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -258,3 +258,16 @@ def test_draft_writes_records_that_are_rejected_until_filled_in(tmp_path):
     [d] = expectations.load_all(tmp_path)
     assert (d.case, d.check, d.observed, d.only, d.versions, d.devices) == (
         "notebook-init-20-params", "summary-totals", {"total": 21}, ("keras3:jax",), "==3.15.1", ("gpu",))
+
+
+def test_a_draft_seen_on_a_bfloat16_cpu_is_not_scoped_to_it_untried(tmp_path):
+    """What OpenVINO does on a CPU with bfloat16 instructions may happen on one without (it did): the draft says
+    how to try the other kind before a person scopes the record to cpu-bf16."""
+    result = {"id": "notebook-init-20-params", "status": "fail", "divergences": [], "checks": [
+        Check("summary totals", {"total": 20}, {"total": 21}, False).to_json()]}
+    text = expectations.draft([result], "keras3:openvino", "3.15.1", "cpu-bf16")
+    assert "pytest --impl keras3:openvino --cpu-like avx2 -k 'notebook-init-20-params'" in text
+    (tmp_path / "keras3.toml").write_text(text.replace('reason = ""', 'reason = "why"')
+                                          .replace('evidence = ""', 'evidence = "where"'))
+    [d] = expectations.load_all(tmp_path)
+    assert d.devices == ()

@@ -551,3 +551,42 @@ def test_the_suites_copy_for_the_stacks_has_the_whole_package_and_no_recorded_hi
     assert (package / "fixtures" / "expectations" / "keras3.toml").exists()
     assert not (package / "fixtures" / "history").exists()
     assert not list(package.rglob("__pycache__"))
+
+
+def test_a_check_that_flaps_between_repeated_runs_is_marked_and_never_a_change():
+    """history run --repeat: a check whose value differs between runs of one stack is flapping, with its values;
+    the timeline and a diff do not show it as a change, on either side of the release where it flapped."""
+    runs = [fp(3, 1.0), fp(5, 1.0, "fail"), fp(3, 1.0 + 1e-7)]
+    repeated = fingerprint.repeated(runs)
+    assert repeated["cases"]["c"]["flapping"] == {"verdict": ["pass", "fail", "pass"], "dropped": [3, 5, 3]}
+    assert repeated["environment"]["runs"] == 3 and "flapping" not in fp(3)["cases"]["c"]
+    assert fingerprint.flapping([fp(3), fp(3, 1.0 + 1e-7)]) == {}  # within the numeric tolerance: the same
+    # the release before gives 4, the flapping one 3 or 5, the one after 6: neither step is a change
+    tl = history.timeline([(STACKS[0], fp(4)), (STACKS[1], repeated), (STACKS[2], fp(4))])
+    assert tl["cases"]["c"]["checks"]["dropped"]["flapping"] == [1]
+    assert tl["cases"]["c"]["changed_in"] == []
+    assert history.changes_by_release(tl) == {s.label: [] for s in STACKS}
+    assert not fingerprint.has_changes(fingerprint.diff(fp(4), repeated))
+    assert fingerprint.has_changes(fingerprint.diff(fp(4), fp(3)))  # without --repeat it would have been one
+
+
+def test_run_repeat_records_each_stack_n_times_and_an_older_single_record_is_not_current(tmp_path, monkeypatch):
+    calls = []
+
+    def fingerprint_stack(s, python, timeout, root, draft):
+        calls.append(draft)
+        if draft is not None:
+            draft.write_text("# no unexpected results\n")
+        return fp(3 + len(calls) % 2) | {"environment": {"impl": "keras3:jax", "keras": s.keras, "recipe": s.digest}}
+
+    monkeypatch.setattr(history.recording, "build", lambda s, envs: Path(sys.executable))
+    monkeypatch.setattr(history.recording, "fingerprint_stack", fingerprint_stack)
+    [outcome] = history.run(STACKS[:1], tmp_path, tmp_path / "envs", 1, 60, False, lambda line: None)
+    assert outcome.status == "recorded" and len(calls) == 1
+    [outcome] = history.run(STACKS[:1], tmp_path, tmp_path / "envs", 1, 60, False, lambda line: None, repeat=3)
+    assert outcome.status == "recorded" and "1 check(s) flapping over 3 runs" in outcome.detail
+    assert len(calls) == 4 and calls[1] is not None and calls[2:] == [None, None]  # one draft, from the first run
+    recorded = history.recorded(tmp_path, STACKS[0])
+    assert recorded["environment"]["runs"] == 3 and recorded["cases"]["c"]["flapping"]["dropped"] == [3, 4, 3]
+    [outcome] = history.run(STACKS[:1], tmp_path, tmp_path / "envs", 1, 60, False, lambda line: None, repeat=2)
+    assert outcome.status == "skipped"

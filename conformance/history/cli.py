@@ -45,6 +45,9 @@ def add_parser(sub, parser_class, positive_int) -> None:
     run.add_argument("--envs", type=Path, default=DEFAULT_ENVS,
                      metavar="DIR", help="where the stacks' environments live (default ~/.cache/keras-conformance/envs)")
     run.add_argument("--force", action="store_true", help="re-run stacks already recorded")
+    run.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                     help="run each stack's suite N times and mark each check whose value differs between the runs "
+                     "as flapping, which the timeline and diffs never show as a change (default 1)")
 
     tl = hsub.add_parser("timeline", help="per case and check, the runs of releases that behave the same")
     common(tl)
@@ -190,7 +193,7 @@ def cmd_run(args) -> int:
     print(f"history {args.backend}: {len(stacks)} stack(s), {args.jobs} at a time, records in "
           f"{args.history / args.backend}", flush=True)
     outcomes = history.run(stacks, args.history, args.envs, args.jobs, args.timeout, args.force,
-                           report=lambda line: print(line, flush=True))
+                           report=lambda line: print(line, flush=True), repeat=args.repeat)
     failed = [o for o in outcomes if o.status == "failed"]
     counts = {s: sum(o.status == s for o in outcomes) for s in ("recorded", "skipped", "failed")}
     print(f"{counts['recorded']} recorded, {counts['skipped']} already recorded, {counts['failed']} failed")

@@ -17,7 +17,8 @@ def rows(fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
         checks = {"verdict": ("exact", entry["status"], "verdict")}
         for key, value in entry.get("behaviour", {}).items():
             checks[key] = (value["kind"], value["value"], value.get("label", key))
-        out[case_id] = {"topic": entry["topic"], "description": entry["description"], "checks": checks}
+        out[case_id] = {"topic": entry["topic"], "description": entry["description"], "checks": checks,
+                        "flapping": set(entry.get("flapping", {}))}
     for name, entry in fp.get("surface", {}).items():
         topic, cls = name.split("/")
         checks = {key: ("exact", value, label) for key, (label, value) in surface.checks_of(entry).items()}
@@ -43,6 +44,8 @@ def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, A
     Values compare as the fingerprint diff compares them (numbers within ``NUMERIC_RTOL``,
     statistical checks by consistency only).  A case's ``changed_in`` lists the releases at
     which anything about it differs from the release it follows (``previous``: see ``predecessors``).
+    A check that flapped between repeated runs of a release (``history run --repeat``) lists that release's
+    index in its ``flapping``; it continues the run it is in, and is never a change on either side of it.
     """
     releases = [s.label for s, _ in recorded_stacks]
     previous = predecessors([s for s, _ in recorded_stacks])
@@ -56,13 +59,15 @@ def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, A
         checks = {}
         for key in keys:
             values = [(p["checks"][key] if p and key in p["checks"] else ("exact", ABSENT, key)) for p in present]
+            flaps = [i for i, p in enumerate(present) if p and key in p.get("flapping", ())]
             runs: list[dict[str, Any]] = []
             for i, (kind, value, _label) in enumerate(values):
-                if runs and fingerprint.same_value(kind, runs[-1]["value"], value):
+                if runs and (i in flaps or fingerprint.same_value(kind, runs[-1]["value"], value)):
                     runs[-1]["last"] = i
                 else:
                     runs.append({"first": i, "last": i, "value": value})
-            checks[key] = {"label": values[-1][2], "kind": values[-1][0], "runs": runs}
+            checks[key] = {"label": values[-1][2], "kind": values[-1][0], "runs": runs,
+                           **({"flapping": flaps} if flaps else {})}
         case = {"topic": first["topic"], "description": first["description"], "checks": checks}
         changed = [i for i in range(len(releases)) if view.changes_at({"previous": previous}, case, i)]
         cases[case_id] = case | {"changed_in": [releases[i] for i in changed]}

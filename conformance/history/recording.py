@@ -48,9 +48,11 @@ def recorded(history: Path, stack: Stack) -> dict[str, Any] | None:
         raise HistoryError(str(exc)) from None
 
 
-def is_current(history: Path, stack: Stack) -> bool:
+def is_current(history: Path, stack: Stack, repeat: int = 1) -> bool:
+    """Whether the stack is recorded with this recipe, at least ``repeat`` times."""
     fp = recorded(history, stack)
-    return fp is not None and fp["environment"].get("recipe") == stack.digest
+    return fp is not None and fp["environment"].get("recipe") == stack.digest \
+        and fp["environment"].get("runs", 1) >= repeat
 
 
 def fingerprint_stack(stack: Stack, python: Path, timeout: float, root: Path = PACKAGE_ROOT,
@@ -79,9 +81,10 @@ class Outcome:
 
 
 def record(stack: Stack, history: Path, envs: Path, timeout: float, force: bool = False,
-           root: Path = PACKAGE_ROOT) -> Outcome:
-    """Build, fingerprint and record one stack; a failure is an Outcome, never an exception."""
-    if not force and is_current(history, stack):
+           root: Path = PACKAGE_ROOT, repeat: int = 1) -> Outcome:
+    """Build, fingerprint and record one stack (``repeat`` times, its flapping checks marked:
+    ``fingerprint.repeated``); a failure is an Outcome, never an exception."""
+    if not force and is_current(history, stack, repeat):
         return Outcome(stack, "skipped", "already recorded with this recipe")
     times = {}
     try:
@@ -91,7 +94,8 @@ def record(stack: Stack, history: Path, envs: Path, timeout: float, force: bool 
         start = time.monotonic()
         draft = draft_path(history, stack)
         draft.parent.mkdir(parents=True, exist_ok=True)
-        fp = fingerprint_stack(stack, python, timeout, root, draft)
+        runs = [fingerprint_stack(stack, python, timeout, root, draft if n == 0 else None) for n in range(repeat)]
+        fp = fingerprint.repeated(runs) if repeat > 1 else runs[0]
         times["suite"] = time.monotonic() - start
         if "[[divergence]]" not in draft.read_text():
             draft.unlink()
@@ -100,7 +104,9 @@ def record(stack: Stack, history: Path, envs: Path, timeout: float, force: bool 
     path = fingerprint_path(history, stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, fingerprint.dumps(fp))
-    return Outcome(stack, "recorded", verdict_summary(fp), times)
+    flapping = sum(len(entry.get("flapping", {})) for entry in fp["cases"].values())
+    return Outcome(stack, "recorded", verdict_summary(fp) + (f"; {flapping} check(s) flapping over {repeat} runs"
+                                                             if repeat > 1 else ""), times)
 
 
 def verdict_summary(fp: dict[str, Any]) -> str:
@@ -112,14 +118,15 @@ def verdict_summary(fp: dict[str, Any]) -> str:
 
 
 def run(stacks: list[Stack], history: Path, envs: Path, jobs: int, timeout: float, force: bool,
-        report: Callable[[str], None]) -> list[Outcome]:
-    """Record every stack, ``jobs`` at a time; failures are recorded in ``<backend>/failed.json``."""
+        report: Callable[[str], None], repeat: int = 1) -> list[Outcome]:
+    """Record every stack (each ``repeat`` times), ``jobs`` at a time; failures are recorded in
+    ``<backend>/failed.json``."""
     outcomes: list[Outcome] = []
     history, envs = history.resolve(), envs.resolve()
     with tempfile.TemporaryDirectory(prefix="keras-conformance-suite-") as tmp, \
             concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         root = snapshot(Path(tmp))
-        futures = {pool.submit(record, s, history, envs, timeout, force, root): s for s in stacks}
+        futures = {pool.submit(record, s, history, envs, timeout, force, root, repeat): s for s in stacks}
         try:
             for future in concurrent.futures.as_completed(futures):
                 outcome = future.result()

@@ -59,12 +59,15 @@ def verdict_at(case: dict[str, Any], i: int) -> str:
 
 def changes_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[dict[str, Any]]:
     """Each check of ``case`` whose value at the ``i``-th release differs from the release it follows
-    (``tl["previous"]``; none for the first): key, label, old and new value."""
+    (``tl["previous"]``; none for the first): key, label, old and new value.  A check that flapped in either
+    release (its ``flapping``) is not a change."""
     before = tl["previous"][i]
     if before is None:
         return []
     out = []
     for key, check in case["checks"].items():
+        if {before, i} & set(check.get("flapping", ())):
+            continue
         old, new = value_at(check, before), value_at(check, i)
         if not same_value(check["kind"], old, new):
             out.append({"key": key, "check": check["label"], "old": old, "new": new})
