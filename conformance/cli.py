@@ -13,12 +13,14 @@ interrupted.  Only a complete run replaces the reports in DIR.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from conformance import __version__, execution, impls, reports
+from conformance.backends import cpu
 from conformance.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -74,6 +76,9 @@ def build_parser() -> Parser:
     run.add_argument("--draft-expectations", type=Path, metavar="FILE",
                      help="write skeleton [[divergence]] records (TOML) for the unexpected results to FILE, "
                      "reason and evidence left empty for a person (the loader rejects them until filled in)")
+    run.add_argument("--cpu-like", metavar="PROFILE", choices=list(cpu.PROFILES),
+                     help="run as a CPU of another kind would, by the frameworks' own switches (default native; "
+                     f"${cpu.ENV_VAR})")
 
     sc = sub.add_parser(
         "selfcheck", help="mutation-test the installed Keras: does the suite notice each change?",
@@ -249,6 +254,8 @@ def cmd_run(args) -> int:
     writable_directory(args.out)
     writable_file(args.draft_expectations)
     validate_fixtures()
+    if args.cpu_like:
+        os.environ[cpu.ENV_VAR] = args.cpu_like  # each implementation's child reads it before its framework loads
     chosen, unavailable = choose_impls(args)
     for impl_id, why in unavailable.items():
         print(f"keras-conformance: skipping {impl_id}: {why}", flush=True)

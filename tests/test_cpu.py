@@ -90,3 +90,16 @@ print(ov.Core().compile_model(model(), "CPU").get_property("INFERENCE_PRECISION_
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["f32", "f32"]
+
+
+def test_run_passes_the_profile_to_each_implementation_and_the_report_says_so(tmp_path):
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--cpu-like", "avx2", "-k",
+                           "notebook-dropout-121-params", "--out", str(out)], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != cpu.ENV_VAR} | {"CONFORMANCE_IMPL": ""})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [env] = json.loads((out / "report.json").read_text())["environments"].values()
+    assert env["cpu_like"] == "avx2" and env["device_kind"] == "cpu"
+    bad = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--cpu-like", "avx9"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "invalid choice: 'avx9'" in bad.stderr
