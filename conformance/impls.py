@@ -41,6 +41,9 @@ from conformance.backends.torch import TorchAdapter
 
 DEFAULT_IMPL = "keras3:tensorflow"
 ENV_VAR = "CONFORMANCE_IMPL"
+#: The PyTorch CPU build this project installs (a bare `torch` pulls a multi-GB CUDA build), written once here;
+#: tox.ini, .ci/run, pyproject.toml and the history's recipes are checked against it (tests/test_backends.py).
+TORCH_CPU = "torch==2.13.0"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class ImplSpec:
     install: str  # the pip command that provides them
     env: dict[str, str] = field(default_factory=dict)
     short: str = ""  # a column heading for narrow terminals
+    extra: str = ""  # the pyproject extra that installs it (``pip install 'keras-conformance[EXTRA]'``)
+    #: What a history recipe of this backend adds to Keras before it is resolved (``history add``); "" for none.
+    recipe_requirement: str = ""
 
     @property
     def backend(self) -> str:
@@ -70,20 +76,23 @@ IMPLS: dict[str, ImplSpec] = {
     spec.id: spec
     for spec in (
         ImplSpec("keras3:tensorflow", "keras3", TensorFlowAdapter, ("keras", "tensorflow"),
-                 "pip install 'keras-conformance[tensorflow]'", env={"KERAS_BACKEND": "tensorflow"}, short="tf"),
+                 "pip install 'keras-conformance[tensorflow]'", env={"KERAS_BACKEND": "tensorflow"}, short="tf",
+                 extra="tensorflow", recipe_requirement="tensorflow-cpu"),
         ImplSpec("keras3:jax", "keras3", JaxAdapter, ("keras", "jax"),
-                 "pip install 'keras-conformance[jax]'", env={"KERAS_BACKEND": "jax"}, short="jax"),
+                 "pip install 'keras-conformance[jax]'", env={"KERAS_BACKEND": "jax"}, short="jax",
+                 extra="jax", recipe_requirement="jax[cpu]"),
         ImplSpec("keras3:torch", "keras3", TorchAdapter, ("keras", "torch"),
-                 "pip install torch==2.13.0 && pip install 'keras-conformance[torch]'",
-                 env={"KERAS_BACKEND": "torch"}, short="torch"),
+                 f"pip install {TORCH_CPU} && pip install 'keras-conformance[torch]'",
+                 env={"KERAS_BACKEND": "torch"}, short="torch", extra="torch", recipe_requirement=f"{TORCH_CPU}+cpu"),
         # Keras's NumPy backend imports JAX for its fft and nn ops.
         ImplSpec("keras3:numpy", "keras3", NumpyAdapter, ("keras", "jax"),
-                 "pip install 'keras-conformance[jax]'", env={"KERAS_BACKEND": "numpy"}, short="numpy"),
+                 "pip install 'keras-conformance[jax]'", env={"KERAS_BACKEND": "numpy"}, short="numpy", extra="jax"),
         ImplSpec("keras3:openvino", "keras3", OpenVinoAdapter, ("keras", "openvino"),
-                 "pip install 'keras-conformance[openvino]'", env={"KERAS_BACKEND": "openvino"}, short="ov"),
+                 "pip install 'keras-conformance[openvino]'", env={"KERAS_BACKEND": "openvino"}, short="ov",
+                 extra="openvino"),
         ImplSpec("keras2", "keras2", Keras2Adapter, ("tensorflow",),
                  "pip install 'keras-conformance[tf-keras]' (or tensorflow==2.15.1, whose Keras is Keras 2)",
-                 short="k2"),
+                 short="k2", extra="tf-keras"),
     )
 }
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from conformance import FIXTURES, children
+from conformance import FIXTURES, children, impls
 from conformance.files import FixtureError, read_toml, write_atomic
 
 HISTORY = FIXTURES / "history"
@@ -165,8 +165,6 @@ def load_stacks(backend: str = "jax", directory: Path = HISTORY) -> list[Stack]:
 
 
 def impl_ids() -> set[str]:
-    from conformance import impls
-
     return set(impls.IMPLS)
 
 
@@ -206,7 +204,7 @@ def uv_binary() -> str:
 
 #: What each backend adds to Keras in a recipe of ``history add``.  torch: its CPU build, from a find-links or
 #: index that serves it (export UV_FIND_LINKS or UV_INDEX); a bare `torch` is the multi-GB CUDA build.
-BACKEND_REQUIREMENT = {"jax": "jax[cpu]", "tensorflow": "tensorflow-cpu", "torch": "torch==2.13.0+cpu"}
+BACKEND_REQUIREMENT = {spec.backend: spec.recipe_requirement for spec in impls.IMPLS.values() if spec.recipe_requirement}
 #: The packages that name a stack's backend framework (the first one pinned), and how the history says it.
 FRAMEWORKS = {"jax": (("jax", "JAX"),), "torch": (("torch", "PyTorch"),),
               "tensorflow": (("tensorflow-cpu", "TensorFlow"), ("tensorflow", "TensorFlow"),
