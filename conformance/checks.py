@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from scipy import stats
+
+if TYPE_CHECKING:
+    from conformance.expectations import Record
+    from conformance.schema import CheckResult
 
 #: The false-alarm probability of every statistical check in the suite: the chance that
 #: one such check fails on a correct implementation.  The suite's total per run is at most
@@ -104,8 +108,8 @@ class Check:
         mark = "ok  " if self.passed else "FAIL"
         return f"{mark} {self.name}: expected {brief(self.expected)}, observed {brief(self.observed)} ({self.how})"
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> CheckResult:
+        return cast("CheckResult", asdict(self))
 
 
 def _moments(x) -> dict[str, float]:
@@ -127,7 +131,7 @@ def _moment_errors(samples: np.ndarray) -> dict[str, float]:
 class Checks:
     """The comparisons of one case run, in the order they were made."""
 
-    def __init__(self, tolerances: dict[str, Any] | None = None) -> None:
+    def __init__(self, tolerances: dict[str, Record] | None = None) -> None:
         self.items: list[Check] = []
         self.notes: dict[str, Any] = {}
         self.measurements: dict[str, float] = {}

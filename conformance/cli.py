@@ -18,10 +18,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from conformance import __version__, execution, impls, reports
 from conformance.backends import cpu
 from conformance.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
+from conformance.schema import Report
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -31,7 +33,7 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + traceback
+    def error(self, message: str) -> NoReturn:  # one line, not usage + traceback
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
@@ -198,7 +200,7 @@ def choose_impls(args) -> tuple[list[str], dict[str, str]]:
     return list(dict.fromkeys(chosen)), {}
 
 
-def print_totals(report: dict, console) -> None:
+def print_totals(report: Report, console) -> None:
     """One line per implementation: its totals and wall time."""
     width = max(len(impl) for impl in report["implementations"])
     for impl in report["implementations"]:
@@ -208,7 +210,7 @@ def print_totals(report: dict, console) -> None:
                       f"({reports.duration(report['seconds'].get(impl))})", highlight=False)
 
 
-def print_matrix(report: dict, console, show_all: bool) -> None:
+def print_matrix(report: Report, console, show_all: bool) -> None:
     """Cases × implementations (short column names), by default only the rows that are not all ``ok``."""
     from rich.table import Table
 

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from conformance.fingerprint import has_changes, numbers
+from conformance.schema import Change, ChangedCase, Diff, Environment
 from conformance.target import Target
 
 MEASURED_TITLE = "Measured on the machine"
@@ -33,7 +34,7 @@ CONFIG_WORDS = ("config", "default", "error", "message", "repr", "name", "identi
                 "class", "raises", "signature", "alias")
 
 
-def meaning(entry: dict[str, Any]) -> str:
+def meaning(entry: ChangedCase) -> str:
     """'regressed', 'improved' or 'changed', from the verdicts on the two sides."""
     verdict = next((c for c in entry["changes"] if c["what"] == "verdict"), None)
     if verdict is None:
@@ -45,7 +46,7 @@ def meaning(entry: dict[str, Any]) -> str:
     return "changed"
 
 
-def alters_numbers(change: dict[str, Any]) -> bool:
+def alters_numbers(change: Change) -> bool:
     """Whether a change is to numbers a model computes (outputs, statistics, penalties, draws), rather
     than to a message, a config, a name or a note."""
     what = change["what"].lower()
@@ -57,9 +58,9 @@ def alters_numbers(change: dict[str, Any]) -> bool:
     return all(isinstance(v, bool) or numbers(v) is not None or isinstance(v, dict) for v in values)
 
 
-def overview(d: dict[str, Any]) -> dict[str, Any]:
+def overview(d: Diff) -> dict[str, Any]:
     """Counts and the changed cases, each with its meaning and whether it alters numbers."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for case_id, entry in d["changed"].items():
         rows.append({"id": case_id, "topic": entry["topic"], "meaning": meaning(entry),
                      "numbers": any(alters_numbers(c) for c in entry["changes"]),
@@ -81,13 +82,13 @@ def shipped_expectations() -> tuple[Any, ...]:
         return ()
 
 
-def recorded(env: dict[str, Any], case_id: str) -> list[Any]:
+def recorded(env: Environment, case_id: str) -> list[Any]:
     """The divergences recorded in fixtures/expectations for ``case_id`` on the stack ``env`` describes."""
     target = Target.of_environment(env)
     return [e for e in shipped_expectations() if e.case == case_id and e.applies_to(target)]
 
 
-def _label(env: dict[str, Any]) -> str:
+def _label(env: Environment) -> str:
     """'keras3:jax, Keras 3.15.1 (keras)'."""
     return f"{env.get('impl')}, Keras {env.get('keras')}"
 
@@ -96,14 +97,14 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def by_topic(d: dict[str, Any]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+def by_topic(d: Diff) -> dict[str, list[tuple[str, ChangedCase]]]:
     groups: dict[str, list] = {}
     for case_id, entry in d["changed"].items():
         groups.setdefault(entry["topic"], []).append((case_id, entry))
     return dict(sorted(groups.items()))
 
 
-def markdown(d: dict[str, Any]) -> str:
+def markdown(d: Diff) -> str:
     out = [f"# Behaviour changes: {_label(d['old'])} → {_label(d['new'])}", ""]
     n = len(d["changed"])
     out.append(f"{n} case(s) changed, {len(d['added'])} added, {len(d['removed'])} removed." if has_changes(d)
@@ -165,7 +166,7 @@ def _html_value(value: Any) -> str:
     return f"<code class='error'>{text}</code>" if is_error else f"<code>{text}</code>"
 
 
-def html_page(d: dict[str, Any]) -> str:
+def html_page(d: Diff) -> str:
     """The diff as a page that answers "is it safe to upgrade?" first: counts coloured by meaning, the
     changed cases with links, then each case's changes and the reasons recorded on either side."""
     e = html.escape
@@ -220,7 +221,7 @@ def html_page(d: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def render(d: dict[str, Any], fmt: str) -> str:
+def render(d: Diff, fmt: str) -> str:
     if fmt == "md":
         return markdown(d)
     if fmt == "html":

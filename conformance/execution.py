@@ -23,6 +23,7 @@ from pytest import ExitCode
 
 from conformance import FIXTURES, children, suite
 from conformance.files import read_json
+from conformance.schema import Run
 
 
 class ResultsError(Exception):
@@ -72,7 +73,7 @@ class SuiteRun:
     """One child run of the suite on one implementation: its complete results, or why there are none."""
 
     impl: str
-    results: dict[str, Any] | None = None  # what the plugin wrote with --conformance-json; only a complete run has it
+    results: Run | None = None  # what the plugin wrote with --conformance-json; only a complete run has it
     partial: dict[str, Any] = field(default_factory=dict)  # what an incomplete run wrote (FILE.partial), if anything
     problem: str = ""  # why there are no complete results
     returncode: int | None = None  # None: stopped at its time limit

@@ -75,6 +75,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from conformance import FIXTURES
 from conformance.checks import KEY_PATTERN, Check, brief, key_of
 from conformance.files import FixtureError, read_toml
+from conformance.schema import CaseResult, RecordJSON
 from conformance.target import DEVICE_KINDS, Target, family_of
 from conformance.verdict import Verdict
 
@@ -144,9 +145,9 @@ class Record:
         what = f", check {self.check!r}" if self.check else ""
         return f"{self.file}:{self.line} ({self.kind} of case {self.case}{what})"
 
-    def to_json(self) -> dict[str, Any]:
-        out = {"kind": self.kind, "case": self.case, "reason": self.reason, "evidence": self.evidence,
-               "file": self.file, "line": self.line}
+    def to_json(self) -> RecordJSON:
+        out: RecordJSON = {"kind": self.kind, "case": self.case, "reason": self.reason, "evidence": self.evidence,
+                           "file": self.file, "line": self.line}
         if self.kind != "skip":
             out["check"] = self.check
         if self.kind in ("divergence", "change"):
@@ -155,8 +156,15 @@ class Record:
             out |= {"rtol": self.rtol, "atol": self.atol}
         elif self.kind == "divergence" and self.rtol:
             out["rtol"] = self.rtol
-        return out | {key: list(v) if isinstance(v, tuple) else v
-                      for key in SCOPE if (v := getattr(self, key))}
+        if self.only:
+            out["only"] = list(self.only)
+        if self.versions:
+            out["versions"] = self.versions
+        if self.devices:
+            out["devices"] = list(self.devices)
+        if self.framework:
+            out["framework"] = self.framework
+        return out
 
 
 def _record_lines(path: Path) -> dict[str, list[int]]:
@@ -390,7 +398,7 @@ def unmatched(records: Iterable[Record], ran: Iterable[tuple[str, Target]]) -> l
     return out
 
 
-def draft(results: Iterable[dict[str, Any]], impl_id: str, keras_version: str | None,
+def draft(results: Iterable[CaseResult], impl_id: str, keras_version: str | None,
           device_kind: str | None = None) -> str:
     """Skeleton ``[[divergence]]`` records (TOML) for the unexpected results of a run (plugin JSON results).
 

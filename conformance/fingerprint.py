@@ -36,12 +36,24 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from conformance.checks import key_of
 from conformance.files import read_json
+from conformance.schema import (
+    CaseEntry,
+    CaseResult,
+    Change,
+    ChangedCase,
+    Diff,
+    Fingerprint,
+    Measured,
+    Observation,
+    Run,
+    SurfaceEntry,
+)
 
 FORMAT = "keras-conformance-fingerprint"
 FORMAT_VERSION = 3
@@ -84,9 +96,9 @@ def exact_value(observed: Any) -> Any:
     return {"shape": list(arr.shape), "sha256": digest}
 
 
-def case_entry(result: dict[str, Any]) -> dict[str, Any]:
+def case_entry(result: CaseResult) -> CaseEntry:
     """The fingerprint of one case result (as the plugin's JSON holds it)."""
-    behaviour = {}
+    behaviour: dict[str, Observation] = {}
     for check in result["checks"]:
         kind = check.get("kind", "exact")
         if kind == "statistical":
@@ -107,7 +119,7 @@ def case_entry(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def from_run(run: dict[str, Any]) -> dict[str, Any]:
+def from_run(run: Run) -> Fingerprint:
     """A fingerprint from one implementation's ``--conformance-json`` output."""
     return {
         "format": FORMAT,
@@ -118,11 +130,11 @@ def from_run(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def dumps(fp: dict[str, Any]) -> str:
+def dumps(fp: Fingerprint) -> str:
     return json.dumps(fp, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path) -> Fingerprint:
     """Read and validate a fingerprint, migrated to ``FORMAT_VERSION``; any problem is one line."""
     data = read_json(path, FingerprintError)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -139,14 +151,14 @@ def load(path: Path) -> dict[str, Any]:
     return migrate(data)
 
 
-def migrate(data: dict[str, Any]) -> dict[str, Any]:
+def migrate(data: dict[str, Any]) -> Fingerprint:  # JSON in
     """A fingerprint of any version read, as ``FORMAT_VERSION``: each migration in turn."""
     while data["format_version"] != FORMAT_VERSION:
         data = MIGRATIONS[data["format_version"]](data)
-    return data
+    return cast(Fingerprint, data)
 
 
-def _keyed_checks(data: dict[str, Any]) -> dict[str, Any]:
+def _keyed_checks(data: dict[str, Any]) -> dict[str, Any]:  # JSON of version 1 in, of version 2 out
     """Version 1 (checks keyed by their text) as version 2 (keyed by ``key_of`` of it)."""
     for entry in data["cases"].values():
         entry["behaviour"] = {key_of(name): {**value, "label": name} for name, value in entry["behaviour"].items()}
@@ -157,7 +169,7 @@ def _keyed_checks(data: dict[str, Any]) -> dict[str, Any]:
 MEASURED_NOTE = re.compile(r"error in eps")
 
 
-def _measurements_apart(data: dict[str, Any]) -> dict[str, Any]:
+def _measurements_apart(data: dict[str, Any]) -> dict[str, Any]:  # JSON of version 2 in, of version 3 out
     """Version 2 as version 3: the errors in eps move from the notes to the measurements, and the device
     kind is recorded (from the device's description)."""
     from conformance.target import device_kind_of
@@ -210,42 +222,43 @@ def same_value(kind: str, old: Any, new: Any) -> bool:
     return old == new
 
 
-def compare_case(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+def compare_case(old: CaseEntry, new: CaseEntry) -> list[Change]:
     """What differs between two fingerprints of one case: [{"what", "old", "new"}]; a check that flapped
     between repeated runs on either side (``flapping``) is never a change."""
     flapping = set(old.get("flapping", {})) | set(new.get("flapping", {}))
-    changes = []
+    changes: list[Change] = []
     if old["status"] != new["status"] and "verdict" not in flapping:
         changes.append({"what": "verdict", "old": old["status"], "new": new["status"]})
-    for section in ("behaviour", "notes"):
-        before, after = old.get(section, {}), new.get(section, {})
-        for name in sorted(set(before) | set(after)):
-            if section == "behaviour" and name in flapping:
-                continue
-            a, b = before.get(name), after.get(name)
-            if section == "behaviour":
-                kind = (b or a)["kind"]
-                a_value = a["value"] if a else "(not observed)"
-                b_value = b["value"] if b else "(not observed)"
-            else:
-                kind, a_value, b_value = "numeric", a if name in before else "(none)", b if name in after else "(none)"
-            if not same_value(kind, a_value, b_value):
-                label = (b or a).get("label", name) if section == "behaviour" else f"note: {name}"
-                changes.append({"what": label, "key": name, "old": a_value, "new": b_value})
+    before, after = old.get("behaviour", {}), new.get("behaviour", {})
+    for name in sorted((set(before) | set(after)) - flapping):
+        a, b = before.get(name), after.get(name)
+        a_value = a["value"] if a else "(not observed)"
+        b_value = b["value"] if b else "(not observed)"
+        observation = b or a
+        assert observation is not None
+        if not same_value(observation["kind"], a_value, b_value):
+            changes.append({"what": observation.get("label", name), "key": name, "old": a_value, "new": b_value})
+    notes_before, notes_after = old.get("notes", {}), new.get("notes", {})
+    for name in sorted(set(notes_before) | set(notes_after)):
+        a_value = notes_before[name] if name in notes_before else "(none)"
+        b_value = notes_after[name] if name in notes_after else "(none)"
+        if not same_value("numeric", a_value, b_value):
+            changes.append({"what": f"note: {name}", "key": name, "old": a_value, "new": b_value})
     return changes
 
 
-def flapping(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+def flapping(runs: list[Fingerprint]) -> dict[str, dict[str, list[Any]]]:
     """Of several fingerprints of one stack, per case, each check (and ``verdict``) whose value is not the same
     in every run (compared as a diff compares them), with its value in each run."""
     out: dict[str, dict[str, list[Any]]] = {}
     for case_id, entry in runs[0]["cases"].items():
-        entries = [fp["cases"].get(case_id, {"status": "(absent)", "behaviour": {}}) for fp in runs]
-        flaps = {}
-        if len({e["status"] for e in entries}) > 1:
-            flaps["verdict"] = [e["status"] for e in entries]
+        entries = [fp["cases"].get(case_id) for fp in runs]
+        flaps: dict[str, list[Any]] = {}
+        statuses = [e["status"] if e else "(absent)" for e in entries]
+        if len(set(statuses)) > 1:
+            flaps["verdict"] = statuses
         for key, check in entry.get("behaviour", {}).items():
-            values = [e["behaviour"].get(key, {}).get("value", "(not observed)") for e in entries]
+            values = [e["behaviour"][key]["value"] if e and key in e["behaviour"] else "(not observed)" for e in entries]
             if not all(same_value(check["kind"], values[0], v) for v in values[1:]):
                 flaps[key] = values
         if flaps:
@@ -253,7 +266,7 @@ def flapping(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
     return out
 
 
-def repeated(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def repeated(runs: list[Fingerprint]) -> Fingerprint:
     """The fingerprint of a stack recorded ``len(runs)`` times: the first run's, each case with its flapping checks,
     and the number of runs in the environment."""
     fp = json.loads(json.dumps(runs[0]))
@@ -263,17 +276,17 @@ def repeated(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return fp
 
 
-def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def diff(old: Fingerprint, new: Fingerprint) -> Diff:
     """Every case whose behaviour changed, cases added and removed, and environment differences."""
     old_cases, new_cases = old["cases"], new["cases"]
-    changed = {}
+    changed: dict[str, ChangedCase] = {}
     for case_id in sorted(set(old_cases) & set(new_cases)):
         changes = compare_case(old_cases[case_id], new_cases[case_id])
         if changes:
             changed[case_id] = {"topic": new_cases[case_id]["topic"],
                                 "description": new_cases[case_id]["description"], "changes": changes}
     changed |= surface_changes(old.get("surface", {}), new.get("surface", {}))
-    measured = {}
+    measured: dict[str, list[Measured]] = {}
     for case_id in sorted(set(old_cases) & set(new_cases)):
         moved = measurements_moved(old_cases[case_id].get("measurements", {}), new_cases[case_id].get("measurements", {}))
         if moved:
@@ -290,7 +303,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def measurements_moved(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+def measurements_moved(old: dict[str, float], new: dict[str, float]) -> list[Measured]:
     """The measured errors of one case that moved to another power of two (``precision.bucket``), or that one
     side lacks: what a diff shows apart from the behaviour, never as a change."""
     from conformance.precision import bucket
@@ -302,19 +315,19 @@ def measurements_moved(old: dict[str, Any], new: dict[str, Any]) -> list[dict[st
             if shown(old.get(name)) != shown(new.get(name))]
 
 
-def surface_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def surface_changes(old: dict[str, SurfaceEntry], new: dict[str, SurfaceEntry]) -> dict[str, ChangedCase]:
     """What changed in the public surface (conformance.surface), as pseudo-cases ``surface-<Class>``:
     one change per argument added, removed or given another default, and one for the config keys; a
     class that appears or disappears is one change, ``class``.  A side that recorded no surface (an
     older fingerprint) shows nothing."""
     from conformance.surface import ABSENT, checks_of
 
-    changed = {}
+    changed: dict[str, ChangedCase] = {}
     for name in sorted(set(old) & set(new)):
         a, b = old[name], new[name]
         if a["arguments"] == ABSENT or b["arguments"] == ABSENT:
             shown = [("(absent)" if side["arguments"] == ABSENT else "exists") for side in (a, b)]
-            changes = [{"what": "class", "key": "class", "old": shown[0], "new": shown[1]}] if shown[0] != shown[1] else []
+            changes: list[Change] = [{"what": "class", "key": "class", "old": shown[0], "new": shown[1]}] if shown[0] != shown[1] else []
         else:
             before, after = checks_of(a), checks_of(b)
             changes = []
@@ -332,6 +345,6 @@ def surface_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return changed
 
 
-def has_changes(d: dict[str, Any]) -> bool:
+def has_changes(d: Diff) -> bool:
     """Whether the behaviour changed: what the machine measured (``d["measured"]``) never counts."""
     return bool(d["changed"] or d["added"] or d["removed"])

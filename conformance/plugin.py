@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from conformance import cases as case_registry
-from conformance import expectations, fingerprint, impls, reports, surface
+from conformance import expectations, fingerprint, impls, reports, schema, surface
 from conformance.backends import cpu
 from conformance.files import FixtureError, write_atomic
 from conformance.runner import CaseResult, run_case
+from conformance.schema import Fingerprint
 from conformance.target import Target
 from conformance.verdict import PYTEST_OUTCOME
 
@@ -78,12 +79,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class ConformanceState:
     """Per-process state: the chosen implementation, its divergences, the results seen."""
 
-    def __init__(self, impl_id: str, records: list[expectations.Record], baseline: dict | None = None):
+    def __init__(self, impl_id: str, records: list[expectations.Record], baseline: Fingerprint | None = None):
         self.impl_id = impl_id
         self.baseline = baseline
         self.spec = impls.IMPLS[impl_id]
         self.records = records
-        self.results: dict[str, dict] = {}  # test node ID -> case result; filled in the controlling process only
+        self.results: dict[str, schema.CaseResult] = {}  # test node ID -> case result; the controlling process only
         self.selected: set[str] = set()  # node IDs of the case tests this run selected
         self.interrupted = False
         self.crashed_workers: list[str] = []
@@ -232,13 +233,15 @@ class Verifier:
 
     def baseline_problems(self, case: case_registry.Case, result: CaseResult) -> list[str]:
         """How this case's behaviour differs from the baseline fingerprint, one line each."""
-        old = self.state.baseline["cases"].get(case.id)
+        baseline = self.state.baseline
+        assert baseline is not None
+        old = baseline["cases"].get(case.id)
         if old is None:
             return [f"{case.id}: not in the baseline fingerprint (a new case? regenerate the baseline)"]
         changes = fingerprint.compare_case(old, fingerprint.case_entry(result.to_json()))
         if not changes:
             return []
-        env = self.state.baseline["environment"]
+        env = baseline["environment"]
         return [f"behaviour differs from the baseline ({env.get('impl')}, keras {env.get('keras')}):"] + [
             f"  {c['what']}: baseline {c['old']!r}, now {c['new']!r}" for c in changes]
 
@@ -295,7 +298,7 @@ class ResultCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
             if key == RESULT_KEY and report.when == "call":
-                result = json.loads(value)
+                result: schema.CaseResult = json.loads(str(value))
                 if report.outcome != PYTEST_OUTCOME[result["status"]]:  # one verdict: pytest's and the JSON's agree
                     result["status"] = "fail"
                     result["problems"].append(f"pytest reported this test as {report.outcome}")
@@ -344,8 +347,8 @@ class ResultCollector:
                     terminalreporter,
                     f"keras-conformance: {reports.plural(len(stale), 'expectation record')} for these cases matched "
                     "nothing here (another Keras, framework or device" + ("):" if verbose else "; -v lists them)"))
-                for d in stale if verbose else ():
-                    terminalreporter.write_line(f"  {d.where()}")
+                for record in stale if verbose else ():
+                    terminalreporter.write_line(f"  {record.where()}")
         if reason:
             self.write_wrapped(terminalreporter, f"keras-conformance: INCOMPLETE: {reason}", red=True, bold=True)
 
@@ -373,11 +376,9 @@ class ResultCollector:
         if not path:
             return
         with impls.native_notices_filtered():  # pytest no longer captures; the surface may import TensorFlow now
-            payload = {
+            payload: schema.Run = {
                 "impl": self.state.impl_id,
-                "environment": adapter.versions() | {"device": adapter.device(), "device_kind": adapter.device_kind(),
-                                                     **({"cpu_like": adapter.cpu.name} if adapter.cpu.name != cpu.NATIVE
-                                                        else {})},
+                "environment": adapter.environment(),
                 "complete": not reason,
                 "incomplete_reason": reason,
                 "interrupted": self.state.interrupted,

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from conformance.files import staged
+from conformance.schema import CaseResult, RecordJSON, Report, Run
 from conformance.verdict import STATUSES
 
 FORMAT_VERSION = 1
 SYMBOL = {"pass": "pass", "divergence": "divergence", "fail": "FAIL", "skip": "skip", None: "—"}
 
 
-def combine(runs: list[dict[str, Any]], unavailable: dict[str, str] | None = None) -> dict[str, Any]:
+def combine(runs: list[Run], unavailable: dict[str, str] | None = None) -> Report:
     """One report from the per-implementation runs."""
     return {
         "format": "keras-conformance-report",
@@ -34,10 +35,10 @@ def combine(runs: list[dict[str, Any]], unavailable: dict[str, str] | None = Non
     }
 
 
-def unmatched_everywhere(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def unmatched_everywhere(runs: list[Run]) -> list[RecordJSON]:
     """The expectation records that matched nothing in every run of their family (stale?)."""
     families: dict[str, list[set[tuple]]] = {}
-    by_place: dict[tuple, dict[str, Any]] = {}
+    by_place: dict[tuple, RecordJSON] = {}
     for run in runs:
         places = set()
         for record in run.get("unmatched_records", []):
@@ -53,12 +54,12 @@ def unmatched_everywhere(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return stale
 
 
-def record_place(record: dict[str, Any]) -> str:
+def record_place(record: RecordJSON) -> str:
     check = f", check {record['check']}" if record.get("check") else ""
     return f"{record['file']}:{record['line']} ({record['kind']} of {record['case']}{check})"
 
 
-def matrix(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+def matrix(report: Report) -> tuple[list[str], list[dict[str, Any]]]:
     """The implementation columns, and one row per case ID (sorted) with its result per implementation."""
     impls = report["implementations"]
     rows: dict[str, dict[str, Any]] = {}
@@ -69,12 +70,12 @@ def matrix(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     return impls, sorted(rows.values(), key=lambda row: row["id"])
 
 
-def unexpected(report: dict[str, Any]) -> list[tuple[str, str]]:
+def unexpected(report: Report) -> list[tuple[str, str]]:
     """(impl, case) pairs whose result was not what the expectations say."""
     return [(impl, r["id"]) for impl in report["implementations"] for r in report["results"][impl] if r["status"] == "fail"]
 
 
-def totals(report: dict[str, Any], impl: str) -> dict[str, int]:
+def totals(report: Report, impl: str) -> dict[str, int]:
     """How many of ``impl``'s cases ended in each status, and in all."""
     results = report["results"][impl]
     return {"cases": len(results), **{s: sum(r["status"] == s for r in results) for s in STATUSES}}
@@ -98,7 +99,7 @@ def code(value: Any) -> str:
     return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
 
 
-def cell_text(result: dict[str, Any] | None) -> str:
+def cell_text(result: CaseResult | None) -> str:
     if result is None:
         return SYMBOL[None]
     return SYMBOL[result["status"]]
@@ -114,7 +115,7 @@ def duration(seconds: float | None) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: Report) -> str:
     """Totals and problems first, then the details of every result that is not a pass, then the whole matrix."""
     impls, rows = matrix(report)
     out = ["# keras-conformance report", ""]
@@ -132,7 +133,8 @@ def markdown(report: dict[str, Any]) -> str:
                    f"{n['fail']} | {n['skip']} | {duration(report.get('seconds', {}).get(impl))} |")
     for impl, why in report["unavailable"].items():
         out.append(f"| `{impl}` | not run: {why} | | | | | | | |")
-    problems, others = [], []
+    problems: list[str] = []
+    others: list[str] = []
     for row in rows:
         for impl in impls:
             r = row["by_impl"].get(impl)
@@ -163,7 +165,7 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def junit_xml(report: dict[str, Any]) -> str:
+def junit_xml(report: Report) -> str:
     """JUnit XML, one testsuite per implementation; divergences are skipped tests with their reason."""
     root = ET.Element("testsuites", name="keras-conformance")
     for impl in report["implementations"]:
@@ -190,7 +192,7 @@ def junit_xml(report: dict[str, Any]) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_all(report: dict[str, Any], out_dir: Path) -> list[Path]:
+def write_all(report: Report, out_dir: Path) -> list[Path]:
     """Write report.md, report.json and junit.xml into ``out_dir`` (created if needed).
 
     All three are written beside their targets first and renamed only once

@@ -9,6 +9,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from conformance import schema
 from conformance.cases import Case
 from conformance.checks import Check, Checks, error_text
 from conformance.expectations import Record, judge
@@ -21,7 +22,7 @@ class CaseResult:
 
     case: Case
     impl: str
-    status: str  # conformance.verdict.STATUSES
+    status: schema.Status  # conformance.verdict.STATUSES
     checks: list[Check] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     measurements: dict[str, float] = field(default_factory=dict)  # what the machine measured (Checks.measure)
@@ -54,7 +55,7 @@ class CaseResult:
         """What the tolerance records changed, for the report ('' when none applied)."""
         return "; ".join(f"{d.check} at rtol={d.rtol:g}, atol={d.atol:g}: {d.reason}" for d in self.tolerances)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> schema.CaseResult:
         return {
             "id": self.case.id,
             "topic": self.case.topic,
@@ -98,7 +99,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     A case stuck inside a native call is stopped when that call returns.
     """
     usable = bool(seconds) and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
+    if not usable or seconds is None:
         yield
         return
 

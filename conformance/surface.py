@@ -14,6 +14,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from conformance.schema import SurfaceEntry
+
 #: (module attribute path, class names) of what is recorded; a class a release lacks is recorded as absent.
 CLASSES = {
     "init": ("initializers", ("Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
@@ -26,7 +28,7 @@ CLASSES = {
     "dense": ("layers", ("Dense",)),
 }
 #: Arguments a default instance needs (the rest take their defaults).
-REQUIRED_ARGUMENTS = {"Dense": {"units": 4}, "Dropout": {"rate": 0.5}, "AlphaDropout": {"rate": 0.5},
+REQUIRED_ARGUMENTS: dict[str, dict[str, Any]] = {"Dense": {"units": 4}, "Dropout": {"rate": 0.5}, "AlphaDropout": {"rate": 0.5},
                       "GaussianDropout": {"rate": 0.5}, "GaussianNoise": {"stddev": 0.5},
                       "SpatialDropout1D": {"rate": 0.5}, "SpatialDropout2D": {"rate": 0.5},
                       "SpatialDropout3D": {"rate": 0.5}}
@@ -44,9 +46,9 @@ def shown(value: Any) -> Any:
     return type(value).__name__ if not isinstance(value, type) else value.__name__
 
 
-def describe(cls: type) -> dict[str, Any]:
+def describe(cls: type) -> SurfaceEntry:
     """The constructor's named arguments with their defaults, and the config keys of a default instance."""
-    parameters = inspect.signature(cls.__init__).parameters
+    parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class's own constructor
     arguments = {name: shown(p.default) for name, p in parameters.items()
                  if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     try:
@@ -57,9 +59,9 @@ def describe(cls: type) -> dict[str, Any]:
     return {"arguments": arguments, "config-keys": keys}
 
 
-def surface(keras: Any) -> dict[str, dict[str, Any]]:
+def surface(keras: Any) -> dict[str, SurfaceEntry]:
     """``{"<topic>/<Class>": {"arguments": {...}, "config-keys": [...]}}`` for the Keras module given."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, SurfaceEntry] = {}
     for topic, (module_name, names) in CLASSES.items():
         module = getattr(keras, module_name)
         for name in names:
@@ -68,7 +70,7 @@ def surface(keras: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def checks_of(entry: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+def checks_of(entry: SurfaceEntry) -> dict[str, tuple[str, Any]]:
     """One class's recorded surface as checks: ``{key: (label, value)}``, its ``get_config`` keys and each
     argument's default; a class the release lacks is the check ``class`` = '(absent)'."""
     checks = {"config-keys": ("get_config keys", entry["config-keys"])}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.schema import Status
+
 #: Every verdict, with what it means.  A run passes when none is "fail".
 STATUSES = {
     "pass": "every check agrees with its oracle (tolerance records applied)",
@@ -26,7 +28,7 @@ PYTEST_OUTCOME = {"pass": "passed", "fail": "failed", "divergence": "skipped", "
 class Verdict:
     """The outcome of one case: its status, why it failed, and the records that held."""
 
-    status: str  # one of STATUSES
+    status: Status  # one of STATUSES
     problems: list[str] = field(default_factory=list)  # why it failed, one line each
     divergences: list[Any] = field(default_factory=list)  # the [[divergence]] records that held
     tolerances: list[Any] = field(default_factory=list)  # the [[tolerance]] records that loosened a passing check

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from conformance.backends import cpu
+from conformance.schema import Environment
 from conformance.target import device_kind_of
 
 if TYPE_CHECKING:
@@ -284,6 +285,12 @@ class Adapter:
             "numpy": np.__version__,
             "python": platform.python_version(),
         }
+
+    def environment(self) -> Environment:
+        """What a run records of where it ran: the versions, the device and its kind, and the CPU profile where
+        one applies (``conformance.schema.Environment``)."""
+        like = {"cpu_like": self.cpu.name} if self.cpu.name != cpu.NATIVE else {}
+        return self.versions() | {"device": self.device(), "device_kind": self.device_kind()} | like
 
     def device(self) -> str:
         """Where the layers run: 'cpu', or the accelerator the backend picked (informational: never fails)."""

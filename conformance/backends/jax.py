@@ -62,7 +62,7 @@ class JaxAdapter(Adapter):
         import jax
 
         jax.config.update("jax_default_matmul_precision", "highest")
-        if not jax.config.jax_enable_x64:
+        if not jax.config.read("jax_enable_x64"):
             # A float64 policy is accepted, but every array is float32 (JAX's default): no float64 to test.
             self.capabilities = self.capabilities - {"float64"}
             self.lacking_reasons = {"float64": "JAX computes in float32 unless JAX_ENABLE_X64 is set"}

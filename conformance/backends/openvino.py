@@ -39,7 +39,7 @@ def default_precision(precision: str) -> None:
         args = (model,) if device_name is None else (model, device_name)
         return compile_model(self, *args, **({"config": config} if config is not None else {}), **kwargs)
 
-    with_default.default_precision = precision
+    setattr(with_default, "default_precision", precision)  # noqa: B010  (what tells a second call it is done)
     Core.compile_model = with_default
 
 

@@ -61,7 +61,12 @@ class TorchAdapter(Adapter):
         device = self.torch_device()
         ta, tb = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
         if device.type == "cuda":  # wait for the product without copying it back
-            return lambda: (ta @ tb, torch.cuda.synchronize(device))
+            def product_synchronised() -> Any:
+                product = ta @ tb
+                torch.cuda.synchronize(device)
+                return product
+
+            return product_synchronised
         return lambda: (ta @ tb).numpy()
 
     def find_device(self) -> str:

@@ -10,6 +10,8 @@ instead of ``1 − rate`` is invisible at 0.5.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import stats
 
@@ -114,7 +116,7 @@ def seeding(k, checks):
 
 # -- Spatial dropout ---------------------------------------------------------------------------
 
-SPATIAL = [
+SPATIAL: list[dict[str, Any]] = [
     {"name": "1d", "cls": "SpatialDropout1D", "shape": (256, 10, 16), "data_format": None},
     {"name": "2d-channels-last", "cls": "SpatialDropout2D", "shape": (128, 6, 5, 16), "data_format": "channels_last"},
     {"name": "2d-channels-first", "cls": "SpatialDropout2D", "shape": (128, 16, 6, 5), "data_format": "channels_first"},

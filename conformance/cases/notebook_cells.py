@@ -91,6 +91,7 @@ def run_cell(cell: Cell, namespace: dict) -> CellRun:
     """Execute ``cell`` in ``namespace``; the value of a trailing expression is kept."""
     tree = ast.parse(cell.code, cell.filename)
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    assert last is None or isinstance(last, ast.Expr)
     out = io.StringIO()
     value = None
     try:
@@ -108,7 +109,7 @@ def describe_error(cell: Cell, exc: BaseException) -> str:
     lines = cell.code.splitlines()
     where = ""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename == cell.filename and 1 <= frame.lineno <= len(lines):
+        if frame.filename == cell.filename and frame.lineno is not None and 1 <= frame.lineno <= len(lines):
             where = f" at `{lines[frame.lineno - 1].strip()}`"
             break
     kind, _, message = error_text(exc).partition(": ")

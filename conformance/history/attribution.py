@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from conformance import fingerprint
 from conformance.history.model import ABSENT, changes_by_release, rows
 from conformance.history.recipes import HistoryError, Stack, requirement_name
+from conformance.schema import Attributed, Fingerprint, Timeline
 
 #: The packages that make up each backend's framework: what a cross stack takes from the older stack.
 FRAMEWORK_PACKAGES = {
@@ -59,19 +58,19 @@ MOVED_BY = {(True, False): "the framework", (False, True): "Keras", (False, Fals
             (True, True): "undecided"}
 
 
-def attribution(tl: dict[str, Any], index: int, cross: dict[str, Any]) -> list[dict[str, Any]]:
+def attribution(tl: Timeline, index: int, cross: Fingerprint) -> list[Attributed]:
     """For each change at the timeline's ``index``-th release, its value on the cross stack (that release's
     Keras on the release before's framework; ``cross`` is its fingerprint) and what moved it: 'the framework'
     where the cross stack
     keeps the old value (Keras's upgrade alone changes nothing), 'Keras' where it has the new one, 'both
     together' where it has neither."""
     case_rows = rows(cross)
-    out = []
+    out: list[Attributed] = []
     for change in changes_by_release(tl)[tl["releases"][index]]:
         kind = tl["cases"][change["case"]]["checks"][change["key"]]["kind"]
         row = case_rows.get(change["case"], {"checks": {}})["checks"].get(change["key"])
         value = row[1] if row else ABSENT
         keeps_old = fingerprint.same_value(kind, change["old"], value)
         has_new = fingerprint.same_value(kind, change["new"], value)
-        out.append(change | {"cross": value, "moved_by": MOVED_BY[keeps_old, has_new]})
+        out.append(Attributed(**change, cross=value, moved_by=MOVED_BY[keeps_old, has_new]))
     return out

@@ -6,12 +6,13 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from conformance import diffreport, fingerprint
 from conformance.history.environments import StackFailed, build, snapshot
 from conformance.history.recipes import BACKEND_REQUIREMENT, HistoryError, Stack, resolve_recipe
 from conformance.history.recording import fingerprint_stack, recorded
+from conformance.schema import Diff
 
 
 def nightly_stacks(stacks: list[Stack]) -> list[Stack]:
@@ -40,7 +41,7 @@ def todays_nightly(stack: Stack, today: str) -> Stack:
 class CanaryResult:
     nightly: Stack
     release: Stack
-    diff: dict[str, Any] | None  # None: the nightly did not build or run
+    diff: Diff | None  # None: the nightly did not build or run
     error: str = ""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from conformance import diffreport, fingerprint, history
 from conformance.files import FixtureError, UnwritableError, staged, writable_directory, writable_file, write_atomic
 from conformance.history import view as timeline
+from conformance.schema import Timeline
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 DEFAULT_ENVS = Path.home() / ".cache" / "keras-conformance" / "envs"
@@ -202,7 +203,7 @@ def cmd_run(args) -> int:
     return EXIT_CHANGED if failed else EXIT_OK
 
 
-def loaded_timeline(args) -> dict:
+def loaded_timeline(args) -> Timeline:
     stacks = history.load_stacks(args.backend)
     return history.timeline(history.load(args.history, args.backend, stacks))
 
@@ -242,7 +243,7 @@ def cmd_attribute(args) -> int:
     if tl["previous"][index] is None:
         raise history.HistoryError(f"{new.label} follows {new.follows}, which is not recorded: nothing to attribute"
                                    if new.follows else f"{new.label} is the first recorded release: nothing to attribute")
-    old = recorded_stacks[tl["previous"][index]][0]
+    old = recorded_stacks[timeline.previous_of(tl, index)][0]
     # The framework's packages swapped; where their own pins conflict with the new stack's, the new Keras in
     # the old stack's whole environment instead (a page says which).
     crosses = [(history.cross_stack(new, old), ""), (history.cross_stack_in_environment(new, old), old.label)]
@@ -294,7 +295,7 @@ def cmd_pages(args) -> int:
                 continue
             name = f"keras-{tl['stacks'][i]['keras']}.md"
             stage(name, timeline.release_page(tl, i, changes[release], records))
-            index.append(f"- [{release}]({name}), from {tl['releases'][tl['previous'][i]]}: "
+            index.append(f"- [{release}]({name}), from {tl['releases'][timeline.previous_of(tl, i)]}: "
                          f"{len({c['case'] for c in changes[release]})} case(s) changed")
         stage("README.md", "\n".join(index) + "\n")
     print(f"{sum(before is not None for before in tl['previous'])} pages in {args.out}")

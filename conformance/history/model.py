@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from conformance import fingerprint, surface
 from conformance.history import view
 from conformance.history.recipes import Stack
+from conformance.schema import Fingerprint, Kind, ReleaseChange, Timeline, TimelineCase, TimelineCheck, ValueRun
 
 
-def rows(fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def rows(fp: Fingerprint) -> dict[str, dict[str, Any]]:
     """A fingerprint as rows: each case, and each surface class as ``surface-<Class>``, with its checks'
     values keyed by check key (``verdict`` first)."""
     out = {}
@@ -19,9 +20,9 @@ def rows(fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
             checks[key] = (value["kind"], value["value"], value.get("label", key))
         out[case_id] = {"topic": entry["topic"], "description": entry["description"], "checks": checks,
                         "flapping": set(entry.get("flapping", {}))}
-    for name, entry in fp.get("surface", {}).items():
+    for name, surface_entry in fp.get("surface", {}).items():
         topic, cls = name.split("/")
-        checks = {key: ("exact", value, label) for key, (label, value) in surface.checks_of(entry).items()}
+        checks = {key: ("exact", value, label) for key, (label, value) in surface.checks_of(surface_entry).items()}
         out[f"surface-{cls}"] = {"topic": topic, "description": f"the public surface of {cls}", "checks": checks}
     return out
 
@@ -38,7 +39,7 @@ def predecessors(stacks: list[Stack]) -> list[int | None]:
     return [index.get(s.follows) if s.follows else (i - 1 if i else None) for i, s in enumerate(stacks)]
 
 
-def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, Any]:
+def timeline(recorded_stacks: list[tuple[Stack, Fingerprint]]) -> Timeline:
     """Per case and check, the runs of releases over which the observed value is the same.
 
     Values compare as the fingerprint diff compares them (numbers within ``NUMERIC_RTOL``,
@@ -49,37 +50,40 @@ def timeline(recorded_stacks: list[tuple[Stack, dict[str, Any]]]) -> dict[str, A
     """
     releases = [s.label for s, _ in recorded_stacks]
     previous = predecessors([s for s, _ in recorded_stacks])
+    tl: Timeline = {"backend": recorded_stacks[0][0].backend, "releases": releases, "previous": previous,
+                    "stacks": [{"name": s.name, "keras": s.keras, "label": s.label, "released": s.released,
+                                "framework": s.framework, "impl": s.impl, "environment": fp["environment"]}
+                               for s, fp in recorded_stacks],
+                    "cases": {}}
     per_release = [rows(fp) for _, fp in recorded_stacks]
     case_ids = sorted({c for r in per_release for c in r}, key=lambda c: (c.startswith("surface-"), c))
-    cases = {}
     for case_id in case_ids:
         present = [r.get(case_id) for r in per_release]
         first = next(p for p in present if p)
         keys = list(dict.fromkeys(k for p in present if p for k in p["checks"]))
-        checks = {}
+        checks: dict[str, TimelineCheck] = {}
         for key in keys:
             values = [(p["checks"][key] if p and key in p["checks"] else ("exact", ABSENT, key)) for p in present]
             flaps = [i for i, p in enumerate(present) if p and key in p.get("flapping", ())]
-            runs: list[dict[str, Any]] = []
+            runs: list[ValueRun] = []
             for i, (kind, value, _label) in enumerate(values):
                 if runs and (i in flaps or fingerprint.same_value(kind, runs[-1]["value"], value)):
                     runs[-1]["last"] = i
                 else:
                     runs.append({"first": i, "last": i, "value": value})
-            checks[key] = {"label": values[-1][2], "kind": values[-1][0], "runs": runs,
-                           **({"flapping": flaps} if flaps else {})}
-        case = {"topic": first["topic"], "description": first["description"], "checks": checks}
-        changed = [i for i in range(len(releases)) if view.changes_at({"previous": previous}, case, i)]
-        cases[case_id] = case | {"changed_in": [releases[i] for i in changed]}
-    return {"backend": recorded_stacks[0][0].backend, "releases": releases, "previous": previous,
-            "stacks": [{"name": s.name, "keras": s.keras, "label": s.label, "released": s.released,
-                        "framework": s.framework, "impl": s.impl, "environment": fp["environment"]} for s, fp in recorded_stacks],
-            "cases": cases}
+            checks[key] = {"label": values[-1][2], "kind": cast(Kind, values[-1][0]), "runs": runs}
+            if flaps:
+                checks[key]["flapping"] = flaps
+        case: TimelineCase = {"topic": first["topic"], "description": first["description"], "checks": checks,
+                              "changed_in": []}
+        case["changed_in"] = [releases[i] for i in range(len(releases)) if view.changes_at(tl, case, i)]
+        tl["cases"][case_id] = case
+    return tl
 
 
-def changes_by_release(tl: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def changes_by_release(tl: Timeline) -> dict[str, list[ReleaseChange]]:
     """For each release, every check whose value differs from the release it follows: case, check, old, new."""
-    out: dict[str, list[dict[str, Any]]] = {r: [] for r in tl["releases"]}
+    out: dict[str, list[ReleaseChange]] = {r: [] for r in tl["releases"]}
     for i, release in enumerate(tl["releases"]):
         for case_id, case in tl["cases"].items():
             out[release] += [{"case": case_id, "topic": case["topic"], **change}

@@ -22,6 +22,7 @@ from conformance import children, execution, fingerprint
 from conformance.files import write_atomic
 from conformance.history.environments import PACKAGE_ROOT, StackFailed, build, snapshot
 from conformance.history.recipes import HistoryError, Stack
+from conformance.schema import Fingerprint
 from conformance.target import Target
 
 DEFAULT_TIMEOUT = 900.0
@@ -37,7 +38,7 @@ def draft_path(history: Path, stack: Stack) -> Path:
     return history / stack.backend / "drafts" / f"{stack.name}.toml"
 
 
-def recorded(history: Path, stack: Stack) -> dict[str, Any] | None:
+def recorded(history: Path, stack: Stack) -> Fingerprint | None:
     """The stack's recorded fingerprint, or None; a corrupt one is an error."""
     path = fingerprint_path(history, stack)
     if not path.exists():
@@ -56,7 +57,7 @@ def is_current(history: Path, stack: Stack, repeat: int = 1) -> bool:
 
 
 def fingerprint_stack(stack: Stack, python: Path, timeout: float, root: Path = PACKAGE_ROOT,
-                      draft: Path | None = None) -> dict[str, Any]:
+                      draft: Path | None = None) -> Fingerprint:
     """Run the suite (the package under ``root``) on the stack's environment; its fingerprint, with the
     recipe's digest.  With ``draft``, also the skeleton expectation records of its unexpected results."""
     with tempfile.TemporaryDirectory(prefix=f"history-{stack.name}-") as tmp:
@@ -64,7 +65,7 @@ def fingerprint_stack(stack: Stack, python: Path, timeout: float, root: Path = P
                             timeout=timeout, capture=True)
     if run.returncode is None:
         raise StackFailed(f"the suite ran past the stack's time limit of {timeout:g} s")
-    if not run.complete:
+    if run.results is None:
         raise StackFailed(f"the suite gave no complete results (exit status {run.returncode}): "
                           f"{children.tail(run.output)}")
     fp = fingerprint.from_run(run.results)
@@ -109,7 +110,7 @@ def record(stack: Stack, history: Path, envs: Path, timeout: float, force: bool 
                                                              if repeat > 1 else ""), times)
 
 
-def verdict_summary(fp: dict[str, Any]) -> str:
+def verdict_summary(fp: Fingerprint) -> str:
     """'101 pass, 10 divergence, 1 fail': how many of a fingerprint's cases ended in each verdict."""
     from conformance.verdict import STATUSES
 
@@ -188,7 +189,7 @@ def failures(history: Path, backend: str) -> dict[str, dict[str, str]]:
 # -- Reading ------------------------------------------------------------------------------------
 
 
-def load(history: Path, backend: str, stacks: list[Stack]) -> list[tuple[Stack, dict[str, Any]]]:
+def load(history: Path, backend: str, stacks: list[Stack]) -> list[tuple[Stack, Fingerprint]]:
     """Every recorded stack of ``backend`` with its fingerprint, oldest first."""
     out = []
     for stack in stacks:

@@ -14,6 +14,16 @@ from typing import Any
 from packaging.version import Version
 
 from conformance.fingerprint import same_value
+from conformance.schema import (
+    Attributed,
+    CheckChange,
+    ReleaseChange,
+    Timeline,
+    TimelineCase,
+    TimelineCheck,
+    TimelineStack,
+    ValueRun,
+)
 from conformance.target import Target, family_of
 
 #: Background colours of a case's successive behaviours along the releases (the first is the oldest).
@@ -26,17 +36,17 @@ def value_text(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def span(tl: dict[str, Any], run: dict[str, Any]) -> str:
+def span(tl: Timeline, run: ValueRun) -> str:
     """'3.0.0–3.0.5' or '3.1.0' for a run of releases."""
     first, last = tl["releases"][run["first"]], tl["releases"][run["last"]]
     return first if first == last else f"{first}–{last}"
 
 
-def changed_cases(tl: dict[str, Any]) -> list[str]:
+def changed_cases(tl: Timeline) -> list[str]:
     return [c for c, case in tl["cases"].items() if case["changed_in"]]
 
 
-def states(tl: dict[str, Any], case: dict[str, Any]) -> list[int]:
+def states(tl: Timeline, case: TimelineCase) -> list[int]:
     """For each release, which behaviour of the case it shows (0 for the first seen, 1 for the next new one...)."""
     n = len(tl["releases"])
     signature = []
@@ -47,24 +57,24 @@ def states(tl: dict[str, Any], case: dict[str, Any]) -> list[int]:
     return [seen.setdefault(s, len(seen)) for s in signature]
 
 
-def value_at(check: dict[str, Any], index: int) -> Any:
+def value_at(check: TimelineCheck, index: int) -> Any:
     """A check's value at the timeline's ``index``-th release (``history.ABSENT`` where it was not observed)."""
     return next(r["value"] for r in check["runs"] if r["first"] <= index <= r["last"])
 
 
-def verdict_at(case: dict[str, Any], i: int) -> str:
+def verdict_at(case: TimelineCase, i: int) -> str:
     check = case["checks"].get("verdict")
     return "" if check is None else value_at(check, i)
 
 
-def changes_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[dict[str, Any]]:
+def changes_at(tl: Timeline, case: TimelineCase, i: int) -> list[CheckChange]:
     """Each check of ``case`` whose value at the ``i``-th release differs from the release it follows
     (``tl["previous"]``; none for the first): key, label, old and new value.  A check that flapped in either
     release (its ``flapping``) is not a change."""
     before = tl["previous"][i]
     if before is None:
         return []
-    out = []
+    out: list[CheckChange] = []
     for key, check in case["checks"].items():
         if {before, i} & set(check.get("flapping", ())):
             continue
@@ -74,17 +84,17 @@ def changes_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[dict[st
     return out
 
 
-def what_changed_at(tl: dict[str, Any], case: dict[str, Any], i: int) -> list[str]:
+def what_changed_at(tl: Timeline, case: TimelineCase, i: int) -> list[str]:
     return [f"{c['check']}: {value_text(c['old'], 60)} → {value_text(c['new'], 60)}" for c in changes_at(tl, case, i)]
 
 
-def changed_checks(tl: dict[str, Any], case: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+def changed_checks(tl: Timeline, case: TimelineCase) -> list[tuple[str, list[tuple[str, str]]]]:
     """Each check of ``case`` that changed: its label, and (releases, value) for each of its runs."""
     return [(check["label"], [(span(tl, r), value_text(r["value"])) for r in check["runs"]])
             for check in case["checks"].values() if len(check["runs"]) > 1]
 
 
-def markdown(tl: dict[str, Any]) -> str:
+def markdown(tl: Timeline) -> str:
     changed = changed_cases(tl)
     first, last = tl["releases"][0], tl["releases"][-1]
     out = [f"# Behaviour history on {tl['backend']}: {len(tl['releases'])} releases, {first} to {last}", "",
@@ -131,7 +141,7 @@ details { margin: .4em 0; } details code { background: #f4f4f4; }
 """
 
 
-def html_page(tl: dict[str, Any]) -> str:
+def html_page(tl: Timeline) -> str:
     e = html.escape
     changed = changed_cases(tl)
     first, last = tl["releases"][0], tl["releases"][-1]
@@ -179,21 +189,29 @@ def html_page(tl: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def branches(tl: dict[str, Any], i: int) -> bool:
+def previous_of(tl: Timeline, i: int) -> int:
+    """The index of the release the ``i``-th follows; the first release follows none (an error to ask)."""
+    before = tl["previous"][i]
+    if before is None:
+        raise ValueError(f"{tl['releases'][i]} follows no recorded release")
+    return before
+
+
+def branches(tl: Timeline, i: int) -> bool:
     """Whether the ``i``-th release follows another than the one before it: a new line of releases starts."""
     return i > 0 and tl["previous"][i] != i - 1
 
 
-def compared_with(tl: dict[str, Any], i: int) -> str:
+def compared_with(tl: Timeline, i: int) -> str:
     """The release the ``i``-th is compared with where that is not the column before it, else ''."""
-    return tl["releases"][tl["previous"][i]] if branches(tl, i) and tl["previous"][i] is not None else ""
+    return tl["releases"][previous_of(tl, i)] if branches(tl, i) and tl["previous"][i] is not None else ""
 
 
-def follows_text(tl: dict[str, Any], i: int) -> str:
+def follows_text(tl: Timeline, i: int) -> str:
     return f"; compared with {compared_with(tl, i)}" if compared_with(tl, i) else ""
 
 
-def branch_note(tl: dict[str, Any]) -> list[str]:
+def branch_note(tl: Timeline) -> list[str]:
     """The HTML paragraph naming the releases compared with another than the column before them."""
     lines = [f"{html.escape(tl['releases'][i])} with {html.escape(compared_with(tl, i))}"
              for i in range(len(tl["releases"])) if compared_with(tl, i)]
@@ -203,13 +221,13 @@ def branch_note(tl: dict[str, Any]) -> list[str]:
             "from the release its users upgrade from, not from the column before it (" + "; ".join(lines) + ").</p>"]
 
 
-def render(tl: dict[str, Any], fmt: str) -> str:
+def render(tl: Timeline, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(tl, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     return markdown(tl) if fmt == "md" else html_page(tl)
 
 
-def show(tl: dict[str, Any], case_id: str) -> str:
+def show(tl: Timeline, case_id: str) -> str:
     """One case across every release: each check's runs of releases and values (Markdown)."""
     case = tl["cases"][case_id]
     out = [f"# `{case_id}` on {tl['backend']}, {tl['releases'][0]} to {tl['releases'][-1]}", "", case["description"],
@@ -222,12 +240,12 @@ def show(tl: dict[str, Any], case_id: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], records: list[Any]) -> str:
+def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records: list[Any]) -> str:
     """What changed in the four topics from the release ``index`` follows (``tl["previous"]``), each change
     with the expectation records (reason, evidence) whose version range starts or ends there, or marked as
     not yet verified."""
-    release, previous = tl["releases"][index], tl["releases"][tl["previous"][index]]
-    stack, before = tl["stacks"][index], tl["stacks"][tl["previous"][index]]
+    release, previous = tl["releases"][index], tl["releases"][previous_of(tl, index)]
+    stack, before = tl["stacks"][index], tl["stacks"][previous_of(tl, index)]
     framework_changed = stack["framework"] != before["framework"]
     measured = stack["framework"] + (f" ({previous}: {before['framework']})" if framework_changed
                                      else f", as {previous} was")
@@ -239,7 +257,7 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
                 f"{tl['releases'][index - 1]}, which comes before it in version order (the recipe's `follows`).", ""]
     if not changes:
         return "\n".join(out + ["No behaviour of the four topics changed.", ""])
-    by_case: dict[str, list[dict[str, Any]]] = {}
+    by_case: dict[str, list[ReleaseChange]] = {}
     for change in changes:
         by_case.setdefault(change["case"], []).append(change)
     for case_id, items in sorted(by_case.items()):
@@ -260,13 +278,13 @@ def release_page(tl: dict[str, Any], index: int, changes: list[dict[str, Any]], 
     return "\n".join(out)
 
 
-def attribution_page(tl: dict[str, Any], index: int, cross_framework: str, attributed: list[dict[str, Any]],
+def attribution_page(tl: Timeline, index: int, cross_framework: str, attributed: list[Attributed],
                      environment: str = "") -> str:
     """Markdown: each change at the ``index``-th release, with its value on the cross stack (that release's
     Keras on the framework of the release before; in that release's whole environment where ``environment``
     names it) and which upgrade moved it."""
-    release, previous = tl["releases"][index], tl["releases"][tl["previous"][index]]
-    stack, before = tl["stacks"][index], tl["stacks"][tl["previous"][index]]
+    release, previous = tl["releases"][index], tl["releases"][previous_of(tl, index)]
+    stack, before = tl["stacks"][index], tl["stacks"][previous_of(tl, index)]
     cross = f"Keras {release} on {cross_framework}"
     out = [f"# Keras {release} on {tl['backend']}: Keras's upgrade or the framework's?", "",
            f"{previous} ran on {before['framework']}, {release} on {stack['framework']}. The cross stack, {cross}, "
@@ -289,7 +307,7 @@ def attribution_page(tl: dict[str, Any], index: int, cross_framework: str, attri
     return "\n".join(out)
 
 
-def unexplained(tl: dict[str, Any], index: int, case_id: str, items: list[dict[str, Any]],
+def unexplained(tl: Timeline, index: int, case_id: str, items: list[ReleaseChange],
                 framework_changed: bool) -> str:
     """The line for a change that no record explains: not yet verified, and what the history itself tells:
     whether the verdict stayed the same (the change is within the case's budgets), and whether the framework
@@ -300,7 +318,7 @@ def unexplained(tl: dict[str, Any], index: int, case_id: str, items: list[dict[s
         if verdict:
             line += f"; the verdict stayed `{verdict}`"
     if framework_changed:
-        before, stack = tl["stacks"][tl["previous"][index]]["framework"], tl["stacks"][index]["framework"]
+        before, stack = tl["stacks"][previous_of(tl, index)]["framework"], tl["stacks"][index]["framework"]
         line += f"; the framework changed too ({before} → {stack}), which may have moved it"
     return line + "."
 
@@ -310,7 +328,7 @@ def scope_text(record: Any) -> str:
     return "".join(f", {name} `{value}`" for name in ("versions", "framework") if (value := getattr(record, name)))
 
 
-def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str]:
+def changes_that_do_not_hold(tl: Timeline, records: list[Any]) -> list[str]:
     """The [[change]] records that the recorded history does not bear out, one line each: a record holds
     when its check gives ``observed`` on every recorded stack it applies to, and something else on every
     other stack of its family (Keras 2 or 3; the TensorFlow history has both) and of the implementations
@@ -336,18 +354,18 @@ def changes_that_do_not_hold(tl: dict[str, Any], records: list[Any]) -> list[str
     return problems
 
 
-def applies(record: Any, stack: dict[str, Any]) -> bool:
+def applies(record: Any, stack: TimelineStack) -> bool:
     """Whether an expectation record applies to a recorded stack (its implementation, Keras variant and
     version, on the CPU): a record that applies on one side of a release and not the other explains it."""
     target = Target.of_environment(stack["environment"], stack.get("impl", "keras3"))
     return record.applies_to(replace(target, keras_version=str(version_of(stack))))
 
 
-def variant_of(stack: dict[str, Any]) -> str:
+def variant_of(stack: TimelineStack) -> str:
     """The Keras variant a recorded stack ran ('keras', 'tf_keras', 'tensorflow.keras')."""
     return (stack["environment"].get("keras", "") or "").partition(" ")[2].strip("()").split(",")[0] or "keras"
 
 
-def version_of(stack: dict[str, Any]) -> Version:
+def version_of(stack: TimelineStack) -> Version:
     keras = stack["environment"].get("keras", "") or ""
     return Version(keras.split(" ")[0]) if keras else Version(stack["keras"])

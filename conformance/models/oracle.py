@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def oracle_outputs(config: dict[str, dict[str, Any]], weights: dict[str, list], 
 
 
 #: The activations the oracle knows.
-ACTIVATIONS = {"linear": lambda h: h, "relu": lambda h: np.maximum(h, 0.0), "sigmoid": lambda h: 1 / (1 + np.exp(-h)),
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"linear": lambda h: h, "relu": lambda h: np.maximum(h, 0.0), "sigmoid": lambda h: 1 / (1 + np.exp(-h)),
                "tanh": np.tanh}
 
 

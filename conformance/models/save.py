@@ -6,7 +6,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def _save_formats(keras, model, directory: Path, stem: str, backend: str) -> tup
     return files, errors
 
 
-def save_all(adapter, directory: Path, user_models: list[Path] = (), report: Callable[[str], None] = print) -> Path:
+def save_all(adapter, directory: Path, user_models: Sequence[Path] = (), report: Callable[[str], None] = print) -> Path:
     """Build, train, save and describe every family (and the user's models) in ``directory``; the manifest."""
     keras = adapter.keras
     directory.mkdir(parents=True, exist_ok=True)
