@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from conformance import __version__, execution, impls, reports
-from conformance.backends import cpu
-from conformance.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
-from conformance.schema import Report
+from conformance import __version__, execution
+from conformance.backends import cpu, impls
+from conformance.data import reports
+from conformance.data.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
+from conformance.data.schema import Report
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -137,8 +138,8 @@ def build_parser() -> Parser:
                     help="only IDs matching this shell-style pattern, e.g. 'dropout-*' (default: all)")
     ls.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
 
-    from conformance import models_cli
     from conformance.history import cli as history_cli
+    from conformance.models import cli as models_cli
 
     history_cli.add_parser(sub, Parser, positive_int)
     models_cli.add_parser(sub, Parser)
@@ -241,7 +242,7 @@ def print_matrix(report: Report, console, show_all: bool) -> None:
 
 def validate_fixtures() -> None:
     """The expectations must be readable and name only known cases: exit 2 before anything runs otherwise."""
-    from conformance import expectations
+    from conformance.engine import expectations
 
     try:
         expectations.load_checked()
@@ -315,7 +316,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_selfcheck(args) -> int:
-    from conformance import selfcheck
+    from conformance.quality import selfcheck
 
     if args.out is not None:
         writable_file(args.out)
@@ -338,7 +339,7 @@ def cmd_selfcheck(args) -> int:
 
 
 def cmd_fingerprint(args) -> int:
-    from conformance import fingerprint
+    from conformance.data import fingerprint
 
     writable_file(args.out)
     try:
@@ -363,7 +364,7 @@ def cmd_fingerprint(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from conformance import diffreport, fingerprint
+    from conformance.data import diffreport, fingerprint
 
     if args.out is not None:
         writable_file(args.out)
@@ -382,7 +383,7 @@ def cmd_diff(args) -> int:
 
 
 def cmd_bench_report(args) -> int:
-    from conformance import benchreport
+    from conformance.bench import report as benchreport
 
     writable_directory(args.out)
     try:
@@ -431,7 +432,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_flakes(args) -> int:
-    from conformance import flakes
+    from conformance.quality import flakes
 
     try:
         impl_id = impls.resolve_id(args.impl)
@@ -458,7 +459,7 @@ def cmd_history(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from conformance import models_cli
+    from conformance.models import cli as models_cli
 
     return models_cli.run_command(args, UsageError)
 

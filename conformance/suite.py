@@ -1,6 +1,6 @@
 """The conformance suite: one generic template that runs every registered case.
 
-The plugin (conformance.plugin) parametrizes ``case`` from the registry
+The plugin (conformance.engine.plugin) parametrizes ``case`` from the registry
 (conformance/cases), so a test ID is the case ID, e.g.
 ``test_case[notebook-dropout-121-params]``.  Run it wherever
 keras-conformance is installed, against the Keras installed there::

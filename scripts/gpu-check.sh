@@ -20,8 +20,8 @@ if ! python3 -c "import keras" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; the
     export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
-plugin=(-p conformance.plugin)  # the pytest plugin, unless keras-conformance is installed and brings it
-python3 -c "import importlib.metadata as m, sys; sys.exit(any(e.value == 'conformance.plugin' for e in m.entry_points(group='pytest11')))" || plugin=()
+plugin=(-p conformance.engine.plugin)  # the pytest plugin, unless keras-conformance is installed and brings it
+python3 -c "import importlib.metadata as m, sys; sys.exit(any(e.value == 'conformance.engine.plugin' for e in m.entry_points(group='pytest11')))" || plugin=()
 if [ "${QUICK:-0}" = 1 ]; then cases=(-k "notebook-init or dropout-rate-0.1"); benches=(-k "matmul or medium-eager"); else cases=(); benches=(); fi
 [ -n "${BENCH_K:-}" ] && benches=(-k "$BENCH_K")  # BENCH_K="matmul or stack": some benchmarks only
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || echo "no nvidia-smi"

@@ -5,7 +5,7 @@
 
 The counterpart of ``keras-conformance selfcheck`` for Keras's tests: each mutation of
 ``fixtures/mutations/keras3.toml`` that applies to the backend is applied to a shadow copy of
-the installed Keras (``conformance.selfcheck.shadow_copy``), and Keras's unit tests of
+the installed Keras (``conformance.quality.selfcheck.shadow_copy``), and Keras's unit tests of
 initializers, BatchNormalization, the regularisation layers, the regularisers and Dense, as
 the wheel ships them (``keras_unit_tests.py``), run against it, stopping at the first failure.
 A mutation is killed when they fail (or time out), survives when they pass.  Keras's tests
@@ -34,8 +34,9 @@ import keras_unit_tests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conformance import children, selfcheck  # noqa: E402 (after the checkout is on sys.path)
-from conformance.files import write_atomic  # noqa: E402
+from conformance.data.files import write_atomic  # noqa: E402
+from conformance.execution import children  # noqa: E402 (after the checkout is on sys.path)
+from conformance.quality import selfcheck  # noqa: E402
 
 
 def run_keras_tests(keras_dir: Path, scratch: Path, env: dict[str, str], shadow: Path | None,

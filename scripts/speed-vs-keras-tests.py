@@ -58,7 +58,7 @@ def main() -> int:
     args = parser.parse_args()
     parallel = ["-n", str(args.workers)] if args.workers > 0 else ["-p", "no:xdist"]
     sys.path.insert(0, str(ROOT))
-    from conformance.files import write_atomic
+    from conformance.data.files import write_atomic
 
     if args.out and not args.out.parent.is_dir():
         parser.error(f"--out {args.out}: no directory {args.out.parent}")

@@ -1,4 +1,4 @@
-"""A backend is declared once, in conformance/impls.py; what repeats it elsewhere is checked against it here."""
+"""A backend is declared once, in conformance/backends/impls.py; what repeats it elsewhere is checked against it here."""
 
 import configparser
 import tomllib
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import impls
+from conformance.backends import impls
 from conformance.history import BACKEND_REQUIREMENT
 
 ROOT = Path(__file__).resolve().parents[1]

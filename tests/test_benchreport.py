@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conformance import benchreport
+from conformance.bench import report as benchreport
 
 
 def bench(workload, path, median, batch=512, flops=1e9, training=False):

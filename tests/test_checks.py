@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from conformance.checks import Checks, summarise
+from conformance.engine.checks import Checks, summarise
 
 
 def test_equal_and_close_record_pass_and_fail():
@@ -42,7 +42,7 @@ def test_summarise_rounds_arrays_and_keeps_plain_values():
 
 
 def test_error_text_masks_addresses():
-    from conformance.checks import error_text
+    from conformance.engine.checks import error_text
 
     exc = ValueError("Received: regularizer=<function f at 0x7ff90bebcf40>\nmore")
     assert error_text(exc) == "ValueError: Received: regularizer=<function f at 0x…>"

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from conformance import cli, impls
+from conformance import cli
+from conformance.backends import impls
 
 
 def run_cli(*args):
@@ -76,7 +77,7 @@ def test_pytest_with_unknown_impl_is_one_line_without_traceback():
 
 
 def test_flakes_compares_verdicts(tmp_path):
-    from conformance import flakes
+    from conformance.quality import flakes
 
     junit = tmp_path / "j.xml"
     junit.write_text('<testsuites><testsuite><testcase classname="t" name="a"/>'
@@ -105,7 +106,8 @@ def test_a_flakes_run_that_does_not_complete_is_exit_1_not_a_comparison(monkeypa
     changed'."""
     from types import SimpleNamespace
 
-    from conformance import children, cli
+    from conformance import cli
+    from conformance.execution import children
 
     monkeypatch.setattr(children, "run", lambda cmd, **kw: SimpleNamespace(returncode=3, stdout="INTERNALERROR> x\n",
                                                                           stderr=""))
@@ -213,12 +215,12 @@ def test_interrupted_run_writes_no_report(tmp_path, moment):
 
 
 def test_interrupted_parent_stops_its_child(tmp_path):
-    """SIGINT sent to the parent alone still ends the child it runs (conformance.children)."""
+    """SIGINT sent to the parent alone still ends the child it runs (conformance.execution.children)."""
     import signal
 
     pid_file = tmp_path / "child.pid"
     child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
-    parent = f"import sys; from conformance import children; children.run([sys.executable, '-c', {child!r}])"
+    parent = f"import sys; from conformance.execution import children; children.run([sys.executable, '-c', {child!r}])"
     proc = subprocess.Popen([sys.executable, "-c", parent], stderr=subprocess.PIPE, text=True,
                             preexec_fn=sigint_as_by_default)
     deadline = time.monotonic() + 60
@@ -234,7 +236,7 @@ def test_interrupted_parent_stops_its_child(tmp_path):
 
 def test_an_interrupt_the_moment_the_child_has_started_still_stops_it(monkeypatch):
     """SIGINT landing just after the child's handle is returned, before the parent waits on it."""
-    from conformance import children
+    from conformance.execution import children
 
     real_start, started = children._start, []
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conformance.backends import cpu
-from conformance.target import Target, device_kind_of
+from conformance.data.target import Target, device_kind_of
 
 
 def test_an_unknown_profile_is_one_line_naming_the_profiles(monkeypatch):

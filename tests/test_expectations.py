@@ -3,10 +3,12 @@ stale records and drafts."""
 
 import pytest
 
-from conformance import cases, expectations, impls
-from conformance.checks import Check, Checks
-from conformance.expectations import ExpectationsError, Record, judge, same
-from conformance.target import Target
+from conformance import cases
+from conformance.backends import impls
+from conformance.data.target import Target
+from conformance.engine import expectations
+from conformance.engine.checks import Check, Checks
+from conformance.engine.expectations import ExpectationsError, Record, judge, same
 
 ENTRY = '''
 [[divergence]]

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from conformance import diffreport, fingerprint
-from conformance.fingerprint import FingerprintError
+from conformance.data import diffreport, fingerprint
+from conformance.data.fingerprint import FingerprintError
 
 
 def result(checks, status="pass", notes=None):
@@ -177,7 +177,7 @@ def test_the_public_surface_shows_in_the_diff_argument_by_argument():
 
 
 def test_the_surface_is_recorded_from_the_keras_under_test():
-    from conformance import surface
+    from conformance.engine import surface
 
     class Layers:
         class Dense:

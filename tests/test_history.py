@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import FIXTURES, expectations, fingerprint, history
-from conformance.expectations import Record
+from conformance import FIXTURES, history
+from conformance.data import fingerprint
+from conformance.engine import expectations
+from conformance.engine.expectations import Record
 from conformance.history import HistoryError, Stack
 from conformance.history import view as timeline
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from conformance import oracles
 from conformance.cases.helpers import dropout_distribution
+from conformance.engine import oracles
 
 
 def test_dense_is_matmul_plus_bias():

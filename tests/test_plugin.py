@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conformance import impls
+from conformance.backends import impls
 
 UNRELATED = '''
 import sys

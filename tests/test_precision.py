@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conformance import oracles
-from conformance.checks import Checks
-from conformance.precision import (
+from conformance.engine import oracles
+from conformance.engine.checks import Checks
+from conformance.engine.precision import (
     POLICIES,
     bucket,
     eps,

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conformance import files, reports
+from conformance.data import files, reports
 
 
 def result(case_id, status, **extra):

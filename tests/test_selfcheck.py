@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from conformance import selfcheck
-from conformance.selfcheck import Mutation, Outcome, SelfcheckError, apply, load_catalogue, score, shadow_copy
+from conformance.quality import selfcheck
+from conformance.quality.selfcheck import Mutation, Outcome, SelfcheckError, apply, load_catalogue, score, shadow_copy
 
 
 def mutation(**kw):

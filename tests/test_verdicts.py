@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cli, impls, runner, suite
+from conformance import cli, suite
+from conformance.backends import impls
 from conformance.cases import Case
-from conformance.target import Target
+from conformance.data.target import Target
+from conformance.engine import runner
 
 IMPL = impls.DEFAULT_IMPL  # the implementation the README's test command installs
 OLD_REPORT = "# the previous, complete report\n"
@@ -254,7 +256,7 @@ def test_native_load_notices_are_dropped_and_everything_else_kept(capfd):
 
 def test_keras_version_is_read_from_the_imported_module(monkeypatch):
     """keras-nightly installs as another distribution: the version is keras.__version__, and ranges apply to it."""
-    from conformance import expectations
+    from conformance.engine import expectations
 
     adapter = impls.load(IMPL)
     monkeypatch.setattr(adapter.keras, "__version__", "3.16.0.dev2026102704")

@@ -1,1 +1,1 @@
-"""One adapter class per backend (see ``base.py``); ``conformance.impls`` names the implementations."""
+"""One adapter class per backend (see ``base.py``); ``conformance.backends.impls`` names the implementations."""

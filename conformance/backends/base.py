@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from conformance.backends import cpu
-from conformance.schema import Environment
-from conformance.target import device_kind_of
+from conformance.data.schema import Environment
+from conformance.data.target import device_kind_of
 
 if TYPE_CHECKING:
-    from conformance.impls import ImplSpec
+    from conformance.backends.impls import ImplSpec
 
 #: What a backend can do, in words for skip reasons. A case lists those it needs.
 CAPABILITIES = {
@@ -40,7 +40,7 @@ CAPABILITIES = {
     "bfloat16": "compute in bfloat16",
     "float64": "compute in float64",
 }
-#: The dtypes besides float32 a backend computes in (conformance.precision.POLICIES need them).
+#: The dtypes besides float32 a backend computes in (conformance.engine.precision.POLICIES need them).
 DTYPE_CAPABILITIES = frozenset({"float16", "bfloat16", "float64"})
 
 
@@ -288,7 +288,7 @@ class Adapter:
 
     def environment(self) -> Environment:
         """What a run records of where it ran: the versions, the device and its kind, and the CPU profile where
-        one applies (``conformance.schema.Environment``)."""
+        one applies (``conformance.data.schema.Environment``)."""
         like = {"cpu_like": self.cpu.name} if self.cpu.name != cpu.NATIVE else {}
         return self.versions() | {"device": self.device(), "device_kind": self.device_kind()} | like
 

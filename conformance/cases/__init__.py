@@ -4,7 +4,7 @@ A case is declared once (in the spirit of PyTorch's OpInfo): its ID, topic,
 a one-line description and a function ``run(k, checks)`` that builds its
 model through the adapter ``k``, feeds its inputs and records every
 comparison with its expected value on ``checks``.  Expected values come from
-:mod:`conformance.oracles` or from the notebook's printed output.
+:mod:`conformance.engine.oracles` or from the notebook's printed output.
 
 Each module of this package is one topic or source and says which once, at
 its top (``TOPIC = "dropout"``); its cases are declared with
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 if TYPE_CHECKING:
-    from conformance.checks import Checks
-    from conformance.impls import Adapter
+    from conformance.backends.impls import Adapter
+    from conformance.engine.checks import Checks
 
 #: The topics, each a pytest marker; every case has one.
 TOPICS = {
@@ -123,7 +123,7 @@ def family(template: str, description: str | Callable[..., str], params: Iterabl
 
     Each case's ID is ``template.format(**p)`` and its description ``description.format(**p)``
     (or ``description(**p)``), and what it needs ``needs`` (or ``needs(**p)``: a dtype policy's
-    dtypes, :func:`conformance.precision.policy_needs`).  Parameters whose names the template does
+    dtypes, :func:`conformance.engine.precision.policy_needs`).  Parameters whose names the template does
     not use still reach ``run``; two entries that give the same ID are an error.
     """
 
@@ -142,8 +142,8 @@ def family(template: str, description: str | Callable[..., str], params: Iterabl
 
 def policy_family(template: str, description: str | Callable[..., str], *policies: str, topic: str | None = None):
     """Decorator: a family with one case per dtype policy (``{policy}`` in the template; all of
-    ``conformance.precision.POLICIES``, or those named), each needing its policy's dtypes."""
-    from conformance.precision import policy_needs, policy_params
+    ``conformance.engine.precision.POLICIES``, or those named), each needing its policy's dtypes."""
+    from conformance.engine.precision import policy_needs, policy_params
 
     return family(template, description, policy_params(*policies), topic=topic, needs=policy_needs)
 

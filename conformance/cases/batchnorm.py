@@ -1,7 +1,7 @@
 """BatchNormalization: defaults, outputs in training and inference, moving statistics,
 weight counts, frozen layers, call paths, regularisers and gradients.
 
-Every expected value comes from :mod:`conformance.oracles`: training mode
+Every expected value comes from :mod:`conformance.engine.oracles`: training mode
 normalises with the batch mean and the *biased* batch variance; inference uses
 the moving statistics; each training step updates
 ``moving = moving·momentum + batch·(1 − momentum)`` with that same biased variance.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance import oracles
 from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import param_split, set_weights
-from conformance.precision import (
+from conformance.engine import oracles
+from conformance.engine.precision import (
     POLICIES,
     bucket,
     error_in_eps,

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from conformance import oracles
 from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import SAMPLE_SHAPE, set_weights
-from conformance.checks import FALSE_ALARM
-from conformance.precision import POLICIES, eps, round_to
+from conformance.engine import oracles
+from conformance.engine.checks import FALSE_ALARM
+from conformance.engine.precision import POLICIES, eps, round_to
 
 TOPIC = "dropout"
 

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from conformance import oracles
+from conformance.engine import oracles
 
 #: Keras's documented BatchNormalization epsilon (Keras 2 and 3 API docs).
 BATCHNORM_DEFAULT_EPSILON = 1e-3

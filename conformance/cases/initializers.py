@@ -1,7 +1,7 @@
 """Weight initialisation: every built-in initializer, its defaults, aliases, fans and seeding.
 
 Distributions are checked by a Kolmogorov–Smirnov test against the exact
-target distribution from :mod:`conformance.oracles` (false-alarm probability
+target distribution from :mod:`conformance.engine.oracles` (false-alarm probability
 ``FALSE_ALARM`` each, with at least 50 000 draws: enough to detect a 10 %
 error in scale).  Deterministic properties (bounds, orthogonality, identity,
 seeding) are checked exactly.
@@ -13,11 +13,11 @@ import warnings
 
 import numpy as np
 
-from conformance import oracles
 from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import SAMPLE_SHAPE
-from conformance.checks import FALSE_ALARM
-from conformance.precision import POLICIES, error_in_eps, round_to
+from conformance.engine import oracles
+from conformance.engine.checks import FALSE_ALARM
+from conformance.engine.precision import POLICIES, error_in_eps, round_to
 
 TOPIC = "init"
 #: Shapes with >= 50 000 entries: a dense kernel (fan in 250, fan out 200) and a 5×5 convolution kernel

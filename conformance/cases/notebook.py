@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance import oracles
 from conformance.cases import case
 from conformance.cases.helpers import (
     BATCHNORM_DEFAULT_EPSILON,
@@ -25,7 +24,8 @@ from conformance.cases.helpers import (
     set_weights,
     summary_totals,
 )
-from conformance.checks import FALSE_ALARM
+from conformance.engine import oracles
+from conformance.engine.checks import FALSE_ALARM
 
 #: The batch of ones(1, 10) rows the Dropout cell's cases push through its model: one batch for all three,
 #: so that they share what they compile (each new batch size is a new program per op on JAX).

@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from conformance import FIXTURES, oracles
+from conformance import FIXTURES
 from conformance.cases import Case, add
 from conformance.cases.helpers import dropout_distribution, parse_summary_totals
-from conformance.checks import error_text
-from conformance.files import FixtureError, read_toml
+from conformance.data.files import FixtureError, read_toml
+from conformance.engine import oracles
+from conformance.engine.checks import error_text
 
 CELLS_FILE = FIXTURES / "notebook" / "cells.toml"
 

@@ -1,6 +1,6 @@
 """Regularisers: L1, L2, L1L2, OrthogonalRegularizer, custom ones, and how Dense and training use them.
 
-Penalties are computed by :mod:`conformance.oracles` from the weights the
+Penalties are computed by :mod:`conformance.engine.oracles` from the weights the
 layer holds: ``l1·Σ|w|``, ``l2·Σw²`` (no ½), and for OrthogonalRegularizer
 ``factor`` × the mean |dot product| of distinct L2-normalised rows (columns).
 An activity penalty is divided by the batch size.  One SGD step adds the
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance import oracles
 from conformance.cases import case, family, policy_family
 from conformance.cases.helpers import WEIGHTS_SET_LATER, penalty_values, random_weights, set_weights
-from conformance.checks import error_text
-from conformance.precision import POLICIES, bucket, eps, error_in_eps, round_to
+from conformance.engine import oracles
+from conformance.engine.checks import error_text
+from conformance.engine.precision import POLICIES, bucket, eps, error_in_eps, round_to
 
 TOPIC = "regularizer"
 RTOL = 1e-5

@@ -7,8 +7,8 @@ was published, in ``fixtures/history/<backend>.toml`` (the format:
 environment; the timeline, diffs and release pages read the recorded
 fingerprints and install nothing.
 
-One module a job, each depending on the data model (``conformance.fingerprint``,
-``conformance.target``) and on the modules above it here, never on another's
+One module a job, each depending on the data model (``conformance.data.fingerprint``,
+``conformance.data.target``) and on the modules above it here, never on another's
 private helpers:
 
 ==================  ==========================================================

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conformance import fingerprint
+from conformance.data import fingerprint
+from conformance.data.schema import Attributed, Fingerprint, Timeline
 from conformance.history.model import ABSENT, changes_by_release, rows
 from conformance.history.recipes import HistoryError, Stack, requirement_name
-from conformance.schema import Attributed, Fingerprint, Timeline
 
 #: The packages that make up each backend's framework: what a cross stack takes from the older stack.
 FRAMEWORK_PACKAGES = {

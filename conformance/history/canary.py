@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from conformance import diffreport, fingerprint
+from conformance.data import diffreport, fingerprint
+from conformance.data.schema import Diff
 from conformance.history.environments import StackFailed, build, snapshot
 from conformance.history.recipes import BACKEND_REQUIREMENT, HistoryError, Stack, resolve_recipe
 from conformance.history.recording import fingerprint_stack, recorded
-from conformance.schema import Diff
 
 
 def nightly_stacks(stacks: list[Stack]) -> list[Stack]:

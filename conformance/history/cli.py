@@ -6,10 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance import diffreport, fingerprint, history
-from conformance.files import FixtureError, UnwritableError, staged, writable_directory, writable_file, write_atomic
+from conformance import history
+from conformance.data import diffreport, fingerprint
+from conformance.data.files import (
+    FixtureError,
+    UnwritableError,
+    staged,
+    writable_directory,
+    writable_file,
+    write_atomic,
+)
+from conformance.data.schema import Timeline
 from conformance.history import view as timeline
-from conformance.schema import Timeline
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 DEFAULT_ENVS = Path.home() / ".cache" / "keras-conformance" / "envs"
@@ -275,7 +283,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_pages(args) -> int:
-    from conformance import expectations
+    from conformance.engine import expectations
 
     writable_directory(args.out)
     tl = loaded_timeline(args)

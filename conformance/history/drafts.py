@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conformance.files import read_toml
+from conformance.data.files import read_toml
 from conformance.history.recipes import HistoryError, Stack
 from conformance.history.recording import draft_path
 
@@ -26,7 +26,7 @@ def _drafts_of(history: Path, stacks: list[Stack]) -> list[str]:
     """``merged_drafts`` for stacks of one implementation, oldest first."""
     import tomli_w
 
-    from conformance.expectations import same
+    from conformance.engine.expectations import same
 
     observed: dict[tuple[str, str], list[tuple[int, Any]]] = {}
     for i, stack in enumerate(stacks):

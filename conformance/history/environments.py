@@ -7,7 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conformance import FIXTURES, children
+from conformance import FIXTURES
+from conformance.execution import children
 from conformance.history.recipes import SUITE_REQUIREMENTS, Stack, _uv_file_option, uv_binary
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent  # the directory that holds conformance/

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from conformance import fingerprint, surface
+from conformance.data import fingerprint
+from conformance.data.schema import Fingerprint, Kind, ReleaseChange, Timeline, TimelineCase, TimelineCheck, ValueRun
+from conformance.engine import surface
 from conformance.history import view
 from conformance.history.recipes import Stack
-from conformance.schema import Fingerprint, Kind, ReleaseChange, Timeline, TimelineCase, TimelineCheck, ValueRun
 
 
 def rows(fp: Fingerprint) -> dict[str, dict[str, Any]]:

@@ -31,8 +31,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from conformance import FIXTURES, children, impls
-from conformance.files import FixtureError, read_toml, write_atomic
+from conformance import FIXTURES
+from conformance.backends import impls
+from conformance.data.files import FixtureError, read_toml, write_atomic
+from conformance.execution import children
 
 HISTORY = FIXTURES / "history"
 BACKENDS = ("jax", "tensorflow", "torch")

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from conformance import children, execution, fingerprint
-from conformance.files import write_atomic
+from conformance import execution
+from conformance.data import fingerprint
+from conformance.data.files import write_atomic
+from conformance.data.schema import Fingerprint
+from conformance.data.target import Target
+from conformance.execution import children
 from conformance.history.environments import PACKAGE_ROOT, StackFailed, build, snapshot
 from conformance.history.recipes import HistoryError, Stack
-from conformance.schema import Fingerprint
-from conformance.target import Target
 
 DEFAULT_TIMEOUT = 900.0
 
@@ -112,7 +114,7 @@ def record(stack: Stack, history: Path, envs: Path, timeout: float, force: bool 
 
 def verdict_summary(fp: Fingerprint) -> str:
     """'101 pass, 10 divergence, 1 fail': how many of a fingerprint's cases ended in each verdict."""
-    from conformance.verdict import STATUSES
+    from conformance.engine.verdict import STATUSES
 
     statuses = [entry["status"] for entry in fp["cases"].values()]
     return ", ".join(f"{statuses.count(s)} {s}" for s in STATUSES if s in statuses)
@@ -161,7 +163,7 @@ def run(stacks: list[Stack], history: Path, envs: Path, jobs: int, timeout: floa
 def records_matching_no_stack(history: Path, stacks: list[Stack]) -> list[Any]:
     """The expectation records for the stacks' implementations that apply to none of the recorded stacks
     on the CPU (records for another implementation or device are not judged)."""
-    from conformance import expectations
+    from conformance.engine import expectations
 
     ran = []  # the target of each recorded stack, on the CPU its history was recorded on
     for stack in stacks:

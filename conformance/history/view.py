@@ -13,8 +13,8 @@ from typing import Any
 
 from packaging.version import Version
 
-from conformance.fingerprint import same_value
-from conformance.schema import (
+from conformance.data.fingerprint import same_value
+from conformance.data.schema import (
     Attributed,
     CheckChange,
     ReleaseChange,
@@ -24,7 +24,7 @@ from conformance.schema import (
     TimelineStack,
     ValueRun,
 )
-from conformance.target import Target, family_of
+from conformance.data.target import Target, family_of
 
 #: Background colours of a case's successive behaviours along the releases (the first is the oldest).
 PALETTE = ("#dbe9f6", "#fde2c4", "#d5efd5", "#f3d3e6", "#e6e0f5", "#fff3b0", "#cfeff0", "#f5d0c5")
@@ -271,7 +271,7 @@ def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records
                            for r in reasons.values()]
         elif case_id.startswith("surface-"):
             out += ["", "  - Read from the two releases' constructor signatures and `get_config()` "
-                        "(conformance/surface.py): the surface is its own evidence."]
+                        "(conformance/engine/surface.py): the surface is its own evidence."]
         else:
             out += ["", "  - " + unexplained(tl, index, case_id, items, framework_changed)]
         out.append("")

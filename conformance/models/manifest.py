@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conformance.files import FixtureError
+from conformance.data.files import FixtureError
 
 FORMAT = "keras-conformance-models"
 FORMAT_VERSION = 1

@@ -16,7 +16,7 @@ extra_info); each timed call waits for its result.
 import pytest
 
 from conformance import bench
-from conformance.plugin import state_of
+from conformance.engine.plugin import state_of
 
 pytestmark = pytest.mark.benchmark
 

@@ -21,9 +21,10 @@ from typing import Any
 
 from pytest import ExitCode
 
-from conformance import FIXTURES, children, suite
-from conformance.files import read_json
-from conformance.schema import Run
+from conformance import FIXTURES, suite
+from conformance.data.files import read_json
+from conformance.data.schema import Run
+from conformance.execution import children
 
 
 class ResultsError(Exception):
@@ -46,7 +47,7 @@ class Place:
         if self.root is None:
             cmd = suite.command(impl_id, json_path, *options)
             return [self.python, *cmd[1:]]
-        return [self.python, "-m", "pytest", str(self.root / "conformance" / "suite.py"), "-p", "conformance.plugin",
+        return [self.python, "-m", "pytest", str(self.root / "conformance" / "suite.py"), "-p", "conformance.engine.plugin",
                 "--impl", impl_id, "--conformance-json", str(json_path), "-q", "--no-header", "-p", "no:cacheprovider",
                 "-p", "no:randomly", "--import-mode=importlib", "--rootdir", str(json_path.parent), *options]
 

@@ -40,9 +40,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from conformance.checks import key_of
-from conformance.files import read_json
-from conformance.schema import (
+from conformance.data.files import read_json
+from conformance.data.schema import (
     CaseEntry,
     CaseResult,
     Change,
@@ -54,6 +53,7 @@ from conformance.schema import (
     Run,
     SurfaceEntry,
 )
+from conformance.engine.checks import key_of
 
 FORMAT = "keras-conformance-fingerprint"
 FORMAT_VERSION = 3
@@ -172,7 +172,7 @@ MEASURED_NOTE = re.compile(r"error in eps")
 def _measurements_apart(data: dict[str, Any]) -> dict[str, Any]:  # JSON of version 2 in, of version 3 out
     """Version 2 as version 3: the errors in eps move from the notes to the measurements, and the device
     kind is recorded (from the device's description)."""
-    from conformance.target import device_kind_of
+    from conformance.data.target import device_kind_of
 
     for entry in data["cases"].values():
         notes = entry.get("notes", {})
@@ -306,7 +306,7 @@ def diff(old: Fingerprint, new: Fingerprint) -> Diff:
 def measurements_moved(old: dict[str, float], new: dict[str, float]) -> list[Measured]:
     """The measured errors of one case that moved to another power of two (``precision.bucket``), or that one
     side lacks: what a diff shows apart from the behaviour, never as a change."""
-    from conformance.precision import bucket
+    from conformance.engine.precision import bucket
 
     def shown(value: Any) -> str:
         return bucket(float(value)) if isinstance(value, (int, float)) else "(not measured)"
@@ -316,11 +316,11 @@ def measurements_moved(old: dict[str, float], new: dict[str, float]) -> list[Mea
 
 
 def surface_changes(old: dict[str, SurfaceEntry], new: dict[str, SurfaceEntry]) -> dict[str, ChangedCase]:
-    """What changed in the public surface (conformance.surface), as pseudo-cases ``surface-<Class>``:
+    """What changed in the public surface (conformance.engine.surface), as pseudo-cases ``surface-<Class>``:
     one change per argument added, removed or given another default, and one for the config keys; a
     class that appears or disappears is one change, ``class``.  A side that recorded no surface (an
     older fingerprint) shows nothing."""
-    from conformance.surface import ABSENT, checks_of
+    from conformance.engine.surface import ABSENT, checks_of
 
     changed: dict[str, ChangedCase] = {}
     for name in sorted(set(old) & set(new)):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conformance import impls
-from conformance.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
+from conformance.backends import impls
+from conformance.data.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_USAGE = 0, 1, 2
 
@@ -88,7 +88,8 @@ def cmd_check(args, models) -> int:
 
 
 def cmd_matrix(args, models) -> int:
-    from conformance import history, models_matrix
+    from conformance import history
+    from conformance.models import matrix as models_matrix
 
     writable_directory(args.out)
     history.uv_binary()

@@ -3,7 +3,7 @@
 One ``Target`` describes a live run (``Target.of_adapter``) and a recorded one
 (``Target.of_environment``, from the environment a fingerprint or a report
 keeps), so that "does this expectation record apply here?" is answered by one
-function, ``conformance.expectations.Record.applies_to(target)``, for a run, a
+function, ``conformance.engine.expectations.Record.applies_to(target)``, for a run, a
 fingerprint diff, the history and its release pages alike.
 
 A recorded environment says the Keras version for people:

@@ -16,8 +16,8 @@ import numpy as np
 from scipy import stats
 
 if TYPE_CHECKING:
-    from conformance.expectations import Record
-    from conformance.schema import CheckResult
+    from conformance.data.schema import CheckResult
+    from conformance.engine.expectations import Record
 
 #: The false-alarm probability of every statistical check in the suite: the chance that
 #: one such check fails on a correct implementation.  The suite's total per run is at most
@@ -135,7 +135,7 @@ class Checks:
         self.items: list[Check] = []
         self.notes: dict[str, Any] = {}
         self.measurements: dict[str, float] = {}
-        #: check key -> a [[tolerance]] record (conformance.expectations.Record) that loosens ``close``
+        #: check key -> a [[tolerance]] record (conformance.engine.expectations.Record) that loosens ``close``
         self.tolerances = tolerances or {}
 
     def _add(self, check: Check) -> bool:
@@ -222,11 +222,11 @@ class Checks:
         In float32 and float64 the rounding is invisible at any sample size: a Kolmogorov–Smirnov test
         against ``dist``.  In float16 and bfloat16 the draws can only take the dtype's values: a
         chi-square test of their counts in ``bins`` groups of consecutive representable values, against
-        the probabilities of ``round(X)`` (``conformance.precision.rounded_cdf``); a draw that is not a
+        the probabilities of ``round(X)`` (``conformance.engine.precision.rounded_cdf``); a draw that is not a
         value of the dtype fails it, and says so in what is observed (``"not float16 values": true``
         beside the moments).  Fails with probability ``alpha`` when the draws follow ``dist``.
         """
-        from conformance.precision import is_half, rounded_cdf
+        from conformance.engine.precision import is_half, rounded_cdf
 
         if not is_half(dtype):
             return self.ks_test(name, samples, dist, alpha=alpha, target=target, key=key)

@@ -9,11 +9,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from conformance import schema
 from conformance.cases import Case
-from conformance.checks import Check, Checks, error_text
-from conformance.expectations import Record, judge
-from conformance.verdict import Verdict
+from conformance.data import schema
+from conformance.engine.checks import Check, Checks, error_text
+from conformance.engine.expectations import Record, judge
+from conformance.engine.verdict import Verdict
 
 
 @dataclass
@@ -22,7 +22,7 @@ class CaseResult:
 
     case: Case
     impl: str
-    status: schema.Status  # conformance.verdict.STATUSES
+    status: schema.Status  # conformance.engine.verdict.STATUSES
     checks: list[Check] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     measurements: dict[str, float] = field(default_factory=dict)  # what the machine measured (Checks.measure)

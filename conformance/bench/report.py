@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conformance.files import read_json, write_atomic
+from conformance.data.files import read_json, write_atomic
 
 
 class BenchReportError(Exception):

@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from conformance import children, history, models
-from conformance.files import staged
+from conformance import history, models
+from conformance.data.files import staged
+from conformance.execution import children
 
 #: Models saved by Keras 2.15 (TensorFlow 2.15), by tf_keras, by an early Keras 3, and by the newest
 #: Keras 3 (which must load on itself) ...

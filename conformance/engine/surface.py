@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from conformance.schema import SurfaceEntry
+from conformance.data.schema import SurfaceEntry
 
 #: (module attribute path, class names) of what is recorded; a class a release lacks is recorded as absent.
 CLASSES = {

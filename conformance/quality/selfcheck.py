@@ -29,8 +29,10 @@ from typing import Callable
 
 from pytest import ExitCode
 
-from conformance import FIXTURES, children, execution, impls, suite
-from conformance.files import read_toml
+from conformance import FIXTURES, execution, suite
+from conformance.backends import impls
+from conformance.data.files import read_toml
+from conformance.execution import children
 
 MUTATIONS_DIR = FIXTURES / "mutations"
 #: catalogue file per implementation family / variant: the package it mutates.

@@ -1,6 +1,6 @@
 """The verdict of one case on one implementation, and what each verdict is in every report.
 
-A verdict is decided once (:func:`conformance.expectations.judge`) and mapped
+A verdict is decided once (:func:`conformance.engine.expectations.judge`) and mapped
 here, once, to what pytest reports (and with it JUnit XML), to the JSON
 results and fingerprints, and to the words the terminal and HTML reports use.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.schema import Status
+from conformance.data.schema import Status
 
 #: Every verdict, with what it means.  A run passes when none is "fail".
 STATUSES = {

@@ -19,15 +19,15 @@ shape                           who writes it; who reads it
 :class:`Report`                 ``reports.combine``; ``report.md``, ``report.json``, ``junit.xml``
 ==============================  ================================================================
 
-What a run tested is ``conformance.target.Target``; what an expectation record says,
-``conformance.expectations.Record`` (``RecordJSON`` as it is written).
+What a run tested is ``conformance.data.target.Target``; what an expectation record says,
+``conformance.engine.expectations.Record`` (``RecordJSON`` as it is written).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-#: A verdict (conformance.verdict.STATUSES).
+#: A verdict (conformance.engine.verdict.STATUSES).
 Status = Literal["pass", "divergence", "fail", "skip"]
 #: How a check's value is compared: exactly, within a tolerance, or by a statistical test.
 Kind = Literal["exact", "numeric", "statistical"]
@@ -39,7 +39,7 @@ Environment = dict[str, Any]
 Value = Any
 
 
-#: One class's public surface (``conformance.surface``): its constructor's arguments with their defaults, and
+#: One class's public surface (``conformance.engine.surface``): its constructor's arguments with their defaults, and
 #: the ``get_config`` keys of a default instance; ``"(absent)"`` for both where the release lacks the class.
 SurfaceEntry = TypedDict("SurfaceEntry", {"arguments": "dict[str, Any] | str", "config-keys": "list[str] | str"})
 

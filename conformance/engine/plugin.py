@@ -20,13 +20,15 @@ from pathlib import Path
 import pytest
 
 from conformance import cases as case_registry
-from conformance import expectations, fingerprint, impls, reports, schema, surface
-from conformance.backends import cpu
-from conformance.files import FixtureError, write_atomic
-from conformance.runner import CaseResult, run_case
-from conformance.schema import Fingerprint
-from conformance.target import Target
-from conformance.verdict import PYTEST_OUTCOME
+from conformance import suite as suite_module
+from conformance.backends import cpu, impls
+from conformance.data import fingerprint, reports, schema
+from conformance.data.files import FixtureError, write_atomic
+from conformance.data.schema import Fingerprint
+from conformance.data.target import Target
+from conformance.engine import expectations, surface
+from conformance.engine.runner import CaseResult, run_case
+from conformance.engine.verdict import PYTEST_OUTCOME
 
 RESULT_KEY = "conformance-result"
 SELECTED_KEY = "conformance_selected"  # xdist workeroutput: the case tests a worker selected
@@ -110,7 +112,7 @@ class ConformanceState:
 STATE = pytest.StashKey["ConformanceState"]()
 
 
-SUITE = Path(__file__).with_name("suite.py")
+SUITE = Path(suite_module.__file__)
 
 
 def requested_impl(config: pytest.Config) -> str | None:

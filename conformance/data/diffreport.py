@@ -1,6 +1,6 @@
 """A fingerprint diff as a person about to upgrade reads it: what each change means, in Markdown and HTML.
 
-Input is :func:`conformance.fingerprint.diff`.  The report opens with the
+Input is :func:`conformance.data.fingerprint.diff`.  The report opens with the
 overview (regressed, improved, changed; which changes alter numbers a trained
 model depends on), then each changed case with the reasons recorded for either
 side, then what the machine measured apart from the behaviour.
@@ -14,9 +14,9 @@ import json
 import re
 from typing import Any
 
-from conformance.fingerprint import has_changes, numbers
-from conformance.schema import Change, ChangedCase, Diff, Environment
-from conformance.target import Target
+from conformance.data.fingerprint import has_changes, numbers
+from conformance.data.schema import Change, ChangedCase, Diff, Environment
+from conformance.data.target import Target
 
 MEASURED_TITLE = "Measured on the machine"
 MEASURED_TEXT = ("Errors in eps against the float64 oracles that moved to another power of two. They depend on "
@@ -74,7 +74,7 @@ def overview(d: Diff) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def shipped_expectations() -> tuple[Any, ...]:
     """fixtures/expectations, read once per process (none where they cannot be read)."""
-    from conformance import expectations
+    from conformance.engine import expectations
 
     try:
         return tuple(expectations.load_all())

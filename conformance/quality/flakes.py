@@ -18,7 +18,8 @@ from typing import Callable
 
 from pytest import ExitCode
 
-from conformance import children, suite
+from conformance import suite
+from conformance.execution import children
 
 #: What is hunted: a checkout's whole test suite, else (installed) the conformance suite alone.
 TARGET = suite.CHECKOUT / "tests" if suite.IN_CHECKOUT else Path(suite.__file__)

@@ -73,11 +73,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from conformance import FIXTURES
-from conformance.checks import KEY_PATTERN, Check, brief, key_of
-from conformance.files import FixtureError, read_toml
-from conformance.schema import CaseResult, RecordJSON
-from conformance.target import DEVICE_KINDS, Target, family_of
-from conformance.verdict import Verdict
+from conformance.data.files import FixtureError, read_toml
+from conformance.data.schema import CaseResult, RecordJSON
+from conformance.data.target import DEVICE_KINDS, Target, family_of
+from conformance.engine.checks import KEY_PATTERN, Check, brief, key_of
+from conformance.engine.verdict import Verdict
 
 EXPECTATIONS_DIR = FIXTURES / "expectations"
 #: The keys each kind of record must have, and those it may have.
@@ -257,7 +257,8 @@ VARIANTS = ("keras", "tf_keras", "tensorflow.keras")
 
 def load_checked() -> list[Record]:
     """The shipped expectations, validated against the registered cases and the implementations."""
-    from conformance import cases, impls
+    from conformance import cases
+    from conformance.backends import impls
 
     entries = load_all()
     validate(entries, {c.id for c in cases.all_cases()}, set(impls.IMPLS), set(VARIANTS))

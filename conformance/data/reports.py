@@ -13,9 +13,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conformance.files import staged
-from conformance.schema import CaseResult, RecordJSON, Report, Run
-from conformance.verdict import STATUSES
+from conformance.data.files import staged
+from conformance.data.schema import CaseResult, RecordJSON, Report, Run
+from conformance.engine.verdict import STATUSES
 
 FORMAT_VERSION = 1
 SYMBOL = {"pass": "pass", "divergence": "divergence", "fail": "FAIL", "skip": "skip", None: "—"}
