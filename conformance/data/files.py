@@ -17,6 +17,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 
+def unknown_version(path: Path, found: object, understood: list[int]) -> str:
+    """The one line for a recorded file of a format version this keras-conformance cannot read: the file, the
+    version found and the versions understood (and, for a newer one, what to do)."""
+    newer = isinstance(found, int) and not isinstance(found, bool) and found > max(understood)
+    return (f"{path} has format version {found!r}; this keras-conformance reads version"
+            f"{'s' if len(understood) > 1 else ''} {', '.join(str(v) for v in understood)}"
+            + (" (a newer keras-conformance wrote it: upgrade this one)" if newer else ""))
+
+
 class FixtureError(Exception):
     """A fixtures file (expectations, notebook cells, mutations) is missing or malformed; the message is one line."""
 

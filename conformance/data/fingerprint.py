@@ -40,7 +40,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from conformance.data.files import read_json
+from conformance.data.files import read_json, unknown_version
 from conformance.data.schema import (
     CaseEntry,
     CaseResult,
@@ -141,11 +141,7 @@ def load(path: Path) -> Fingerprint:
         raise FingerprintError(f"{path} is not a keras-conformance fingerprint")
     version = data.get("format_version")
     if version != FORMAT_VERSION and version not in MIGRATIONS:
-        understood = ", ".join(str(v) for v in [*MIGRATIONS, FORMAT_VERSION])
-        newer = " (a newer keras-conformance wrote it: upgrade this one)" \
-            if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION else ""
-        raise FingerprintError(f"{path} has format version {version!r}; this keras-conformance reads versions "
-                               f"{understood}{newer}")
+        raise FingerprintError(unknown_version(path, version, [*MIGRATIONS, FORMAT_VERSION]))
     if not isinstance(data.get("cases"), dict) or not isinstance(data.get("environment"), dict):
         raise FingerprintError(f"{path} lacks its cases or environment")
     return migrate(data)

@@ -15,6 +15,7 @@ from typing import Any
 
 from conformance.data.files import staged
 from conformance.data.schema import CaseResult, RecordJSON, Report, Run
+from conformance.data.target import family_of
 from conformance.engine.verdict import STATUSES
 
 FORMAT_VERSION = 1
@@ -45,7 +46,7 @@ def unmatched_everywhere(runs: list[Run]) -> list[RecordJSON]:
             place = (record["file"], record["line"])
             places.add(place)
             by_place[place] = record
-        families.setdefault(run["impl"].split(":")[0], []).append(places)
+        families.setdefault(family_of(run["impl"]), []).append(places)
     stale = []
     for place, record in sorted(by_place.items()):
         family = record["file"].removesuffix(".toml")

@@ -1,12 +1,12 @@
-"""Running the suite in another process: the one place where a child pytest of the suite is started.
+"""Running the suite in another process: the one place where a child pytest is started.
 
 Keras 3 fixes its backend when it is imported, so every command that wants the
-suite's verdicts runs it in a child: ``run`` (one per implementation),
-``selfcheck`` (on a mutated copy of Keras), ``flakes`` (in random orders), the
-history (in each release's environment) and the saved-model matrix (through
-``run``).  Each says *where* with a :class:`Place` and gets back a
-:class:`SuiteRun`: the complete results the plugin wrote
-(``--conformance-json``), or why there are none.
+suite's verdicts runs it in a child: ``run`` and ``fingerprint`` (one per
+implementation), ``selfcheck`` (on a mutated copy of Keras) and the history (in
+each release's environment).  Each says *where* with a :class:`Place` and gets
+back a :class:`SuiteRun`: the complete results the plugin wrote
+(``--conformance-json``), or why there are none.  ``flakes``, which runs the
+project's own tests in random orders, starts them through :func:`pytest_child`.
 """
 
 from __future__ import annotations
@@ -42,13 +42,11 @@ class Place:
     #: Put first on PYTHONPATH: a mutated copy of Keras (selfcheck).
     first_on_path: Path | None = None
 
-    def command(self, impl_id: str, json_path: Path, options: tuple[str, ...]) -> list[str]:
-        """The pytest command line of the suite on ``impl_id``, its results to ``json_path``."""
+    def suite_arguments(self, impl_id: str, json_path: Path, options: tuple[str, ...]) -> list[str]:
+        """pytest's arguments for the suite on ``impl_id``, its results to ``json_path``."""
         if self.root is None:
-            cmd = suite.command(impl_id, json_path, *options)
-            return [self.python, *cmd[1:]]
-        return [self.python, "-m", "pytest", str(self.root / "conformance" / "suite.py"), "-p", "conformance.engine.plugin",
-                "--impl", impl_id, "--conformance-json", str(json_path), "-q", "--no-header", "-p", "no:cacheprovider",
+            return suite.command(impl_id, json_path, *options)[3:]  # after "python -m pytest"
+        return [str(self.root / "conformance" / "suite.py"), "-p", "conformance.engine.plugin", "--impl", impl_id, "--conformance-json", str(json_path), "-q", "--no-header", "-p", "no:cacheprovider",
                 "-p", "no:randomly", "--import-mode=importlib", "--rootdir", str(json_path.parent), *options]
 
     def environment(self) -> dict[str, str]:
@@ -93,6 +91,15 @@ class SuiteRun:
         return [r["id"] for r in (self.results or self.partial).get("results", []) if r["status"] == "fail"]
 
 
+def pytest_child(args: list[str], workdir: Path, *, place: Place = HERE, timeout: float | None = None,
+                 capture: bool = False) -> subprocess.CompletedProcess:
+    """``python -m pytest ARGS`` in a new process where ``place`` says (its Python, its path), run from the checkout
+    or ``workdir``; its output kept (as text) where ``capture``.  ``subprocess.TimeoutExpired`` past ``timeout``."""
+    return children.run([place.python, "-m", "pytest", *args], cwd=place.cwd(workdir), env=place.environment(),
+                        timeout=timeout, capture_output=capture,
+                        **({"text": True, "errors": "replace"} if capture else {}))
+
+
 def run(impl_id: str, workdir: Path, *options: str, place: Place = HERE, keyword: str | None = None,
         draft: Path | None = None, timeout: float | None = None, capture: bool = False) -> SuiteRun:
     """Run the suite on ``impl_id`` in a new process (scratch files in ``workdir``); what it gave.
@@ -103,15 +110,14 @@ def run(impl_id: str, workdir: Path, *options: str, place: Place = HERE, keyword
     import time
 
     json_path = workdir / f"{impl_id.replace(':', '-')}.json"
-    cmd = place.command(impl_id, json_path, options)
+    args = place.suite_arguments(impl_id, json_path, options)
     if keyword:
-        cmd += ["-k", keyword]
+        args += ["-k", keyword]
     if draft is not None:
-        cmd += ["--draft-expectations", str(draft.resolve())]
+        args += ["--draft-expectations", str(draft.resolve())]
     start = time.monotonic()
     try:
-        proc = children.run(cmd, cwd=place.cwd(workdir), env=place.environment(), timeout=timeout,
-                            capture_output=capture, **({"text": True, "errors": "replace"} if capture else {}))
+        proc = pytest_child(args, workdir, place=place, timeout=timeout, capture=capture)
     except subprocess.TimeoutExpired:
         return SuiteRun(impl_id, problem=f"the suite ran past its time limit of {timeout:g} s",
                         seconds=round(time.monotonic() - start, 1))

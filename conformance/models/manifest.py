@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conformance.data.files import FixtureError
+from conformance.data.files import FixtureError, unknown_version
 
 FORMAT = "keras-conformance-models"
 FORMAT_VERSION = 1
@@ -30,8 +30,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelsError(f"{path} is not a keras-conformance models manifest")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelsError(f"{path} has format version {manifest.get('format_version')!r}; "
-                          f"this keras-conformance reads {FORMAT_VERSION}")
+        raise ModelsError(unknown_version(path, manifest.get("format_version"), [FORMAT_VERSION]))
     for name, entry in manifest.get("models", {}).items():
         for fmt, file in entry.get("files", {}).items():
             if not (directory / file).exists():

@@ -9,8 +9,6 @@ run is a flake.
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,8 +16,7 @@ from typing import Callable
 
 from pytest import ExitCode
 
-from conformance import suite
-from conformance.execution import children
+from conformance import execution, suite
 
 #: What is hunted: a checkout's whole test suite, else (installed) the conformance suite alone.
 TARGET = suite.CHECKOUT / "tests" if suite.IN_CHECKOUT else Path(suite.__file__)
@@ -68,14 +65,13 @@ def hunt(impl_id: str, runs: int, keyword: str | None = None,
     with tempfile.TemporaryDirectory(prefix="keras-conformance-flakes-") as tmp:
         for i in range(1, runs + 1):
             junit = Path(tmp) / f"run-{i}.xml"
-            cmd = [sys.executable, "-m", "pytest", str(TARGET), "--impl", impl_id, "-q", "-p", "no:cacheprovider",
-                   f"--randomly-seed={i}", f"--junitxml={junit}"]
+            args = [str(TARGET), "--impl", impl_id, "-q", "-p", "no:cacheprovider", f"--randomly-seed={i}",
+                    f"--junitxml={junit}"]
             if i % 2 == 0:
-                cmd += ["-n", "2"]
+                args += ["-n", "2"]
             if keyword:
-                cmd += ["-k", keyword]
-            proc = children.run(cmd, cwd=suite.run_from(Path(tmp)), capture_output=True, text=True,
-                                env=dict(os.environ))
+                args += ["-k", keyword]
+            proc = execution.pytest_child(args, Path(tmp), capture=True)
             tail = ((proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"])[0]
             if proc.returncode == ExitCode.NO_TESTS_COLLECTED:
                 raise FlakesError(f"{suite.nothing_selected(keyword, 'test')}; nothing to hunt")
