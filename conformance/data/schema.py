@@ -199,7 +199,7 @@ class TimelineCase(TypedDict):
 
 
 class CheckChange(TypedDict):
-    """A check whose value at a release differs from the release it follows (``history.view.changes_at``)."""
+    """A check whose value at a release differs from the release it follows (``history.model.changes_at``)."""
 
     key: str
     check: str

@@ -73,6 +73,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from conformance import FIXTURES
+from conformance.backends import impls
 from conformance.data.files import FixtureError, read_toml
 from conformance.data.schema import CaseResult, RecordJSON
 from conformance.data.target import DEVICE_KINDS, Target, family_of
@@ -95,7 +96,7 @@ KINDS = tuple(REQUIRED)
 #: The kinds a run applies to its cases; a change only explains (diffs, the history's release pages).
 JUDGED = ("divergence", "skip", "tolerance")
 #: The frameworks a ``framework`` scope may name: the backends, by the name a run's header gives their version.
-FRAMEWORKS = ("jax", "tensorflow", "torch", "openvino", "numpy")
+FRAMEWORKS = tuple(dict.fromkeys(spec.backend for spec in impls.IMPLS.values()))
 
 
 class ExpectationsError(FixtureError):

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any, cast
 
 from conformance.data import fingerprint
-from conformance.data.schema import Fingerprint, Kind, ReleaseChange, Timeline, TimelineCase, TimelineCheck, ValueRun
+from conformance.data.schema import (
+    CheckChange,
+    Fingerprint,
+    Kind,
+    ReleaseChange,
+    Timeline,
+    TimelineCase,
+    TimelineCheck,
+    ValueRun,
+)
 from conformance.engine import surface
-from conformance.history import view
 from conformance.history.recipes import Stack
 
 
@@ -77,7 +85,7 @@ def timeline(recorded_stacks: list[tuple[Stack, Fingerprint]]) -> Timeline:
                 checks[key]["flapping"] = flaps
         case: TimelineCase = {"topic": first["topic"], "description": first["description"], "checks": checks,
                               "changed_in": []}
-        case["changed_in"] = [releases[i] for i in range(len(releases)) if view.changes_at(tl, case, i)]
+        case["changed_in"] = [releases[i] for i in range(len(releases)) if changes_at(tl, case, i)]
         tl["cases"][case_id] = case
     return tl
 
@@ -88,5 +96,40 @@ def changes_by_release(tl: Timeline) -> dict[str, list[ReleaseChange]]:
     for i, release in enumerate(tl["releases"]):
         for case_id, case in tl["cases"].items():
             out[release] += [{"case": case_id, "topic": case["topic"], **change}
-                             for change in view.changes_at(tl, case, i)]
+                             for change in changes_at(tl, case, i)]
     return out
+
+
+def value_at(check: TimelineCheck, index: int) -> Any:
+    """A check's value at the timeline's ``index``-th release (``history.ABSENT`` where it was not observed)."""
+    return next(r["value"] for r in check["runs"] if r["first"] <= index <= r["last"])
+
+
+def verdict_at(case: TimelineCase, i: int) -> str:
+    check = case["checks"].get("verdict")
+    return "" if check is None else value_at(check, i)
+
+
+def changes_at(tl: Timeline, case: TimelineCase, i: int) -> list[CheckChange]:
+    """Each check of ``case`` whose value at the ``i``-th release differs from the release it follows
+    (``tl["previous"]``; none for the first): key, label, old and new value.  A check that flapped in either
+    release (its ``flapping``) is not a change."""
+    before = tl["previous"][i]
+    if before is None:
+        return []
+    out: list[CheckChange] = []
+    for key, check in case["checks"].items():
+        if {before, i} & set(check.get("flapping", ())):
+            continue
+        old, new = value_at(check, before), value_at(check, i)
+        if not fingerprint.same_value(check["kind"], old, new):
+            out.append({"key": key, "check": check["label"], "old": old, "new": new})
+    return out
+
+
+def previous_of(tl: Timeline, i: int) -> int:
+    """The index of the release the ``i``-th follows; the first release follows none (an error to ask)."""
+    before = tl["previous"][i]
+    if before is None:
+        raise ValueError(f"{tl['releases'][i]} follows no recorded release")
+    return before

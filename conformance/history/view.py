@@ -14,17 +14,9 @@ from typing import Any
 from packaging.version import Version
 
 from conformance.data.fingerprint import same_value
-from conformance.data.schema import (
-    Attributed,
-    CheckChange,
-    ReleaseChange,
-    Timeline,
-    TimelineCase,
-    TimelineCheck,
-    TimelineStack,
-    ValueRun,
-)
+from conformance.data.schema import Attributed, ReleaseChange, Timeline, TimelineCase, TimelineStack, ValueRun
 from conformance.data.target import Target, family_of
+from conformance.history.model import changes_at, previous_of, value_at, verdict_at  # noqa: F401 (view.X too)
 
 #: Background colours of a case's successive behaviours along the releases (the first is the oldest).
 PALETTE = ("#dbe9f6", "#fde2c4", "#d5efd5", "#f3d3e6", "#e6e0f5", "#fff3b0", "#cfeff0", "#f5d0c5")
@@ -55,33 +47,6 @@ def states(tl: Timeline, case: TimelineCase) -> list[int]:
                                for check in case["checks"].values()))
     seen: dict[tuple, int] = {}
     return [seen.setdefault(s, len(seen)) for s in signature]
-
-
-def value_at(check: TimelineCheck, index: int) -> Any:
-    """A check's value at the timeline's ``index``-th release (``history.ABSENT`` where it was not observed)."""
-    return next(r["value"] for r in check["runs"] if r["first"] <= index <= r["last"])
-
-
-def verdict_at(case: TimelineCase, i: int) -> str:
-    check = case["checks"].get("verdict")
-    return "" if check is None else value_at(check, i)
-
-
-def changes_at(tl: Timeline, case: TimelineCase, i: int) -> list[CheckChange]:
-    """Each check of ``case`` whose value at the ``i``-th release differs from the release it follows
-    (``tl["previous"]``; none for the first): key, label, old and new value.  A check that flapped in either
-    release (its ``flapping``) is not a change."""
-    before = tl["previous"][i]
-    if before is None:
-        return []
-    out: list[CheckChange] = []
-    for key, check in case["checks"].items():
-        if {before, i} & set(check.get("flapping", ())):
-            continue
-        old, new = value_at(check, before), value_at(check, i)
-        if not same_value(check["kind"], old, new):
-            out.append({"key": key, "check": check["label"], "old": old, "new": new})
-    return out
 
 
 def what_changed_at(tl: Timeline, case: TimelineCase, i: int) -> list[str]:
@@ -187,14 +152,6 @@ def html_page(tl: Timeline) -> str:
     parts.append(f"<h2>The same in every release ({len(same)})</h2><p>"
                  + ", ".join(f"<code>{e(c)}</code>" for c in same) + "</p></body></html>\n")
     return "".join(parts)
-
-
-def previous_of(tl: Timeline, i: int) -> int:
-    """The index of the release the ``i``-th follows; the first release follows none (an error to ask)."""
-    before = tl["previous"][i]
-    if before is None:
-        raise ValueError(f"{tl['releases'][i]} follows no recorded release")
-    return before
 
 
 def branches(tl: Timeline, i: int) -> bool:
