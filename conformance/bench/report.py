@@ -12,16 +12,17 @@ slowdowns beyond a threshold.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from conformance.data.files import read_json, write_atomic
+from conformance.data.schema import BenchmarkRow
 
 
 class BenchReportError(Exception):
     """A results file is missing, corrupt or not pytest-benchmark's; the message is one line."""
 
 
-def load(path: Path) -> list[dict[str, Any]]:
+def load(path: Path) -> list[BenchmarkRow]:
     """The benchmarks of a pytest-benchmark JSON file, each with its extra_info."""
     data = read_json(path, BenchReportError)
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
@@ -32,7 +33,7 @@ def load(path: Path) -> list[dict[str, Any]]:
         raise BenchReportError(f"{path}: {exc}") from None
 
 
-def load_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+def load_rows(data: dict[str, Any]) -> list[BenchmarkRow]:  # pytest-benchmark's JSON in
     """One row per benchmark: its extra_info with the median, IQR and rounds of its timings."""
     rows = []
     for b in data["benchmarks"]:
@@ -43,39 +44,36 @@ def load_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
                      "rounds": stats.get("rounds")})
     if not rows:
         raise ValueError("holds no benchmarks")
-    return rows
+    return cast(list[BenchmarkRow], rows)  # the extra_info the benchmark group wrote
 
 
-def key(row: dict[str, Any]) -> tuple:
+def key(row: BenchmarkRow) -> tuple:
     return (row["impl"], row["workload"], row["call_path"], row["batch"], bool(row.get("training")))
 
 
-def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def table_rows(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
     # The ceiling is the device's: the fastest matmul any implementation in the report measured on it.
     peaks: dict[str, float] = {}
     for r in rows:
         if r["workload"] == "matmul-peak":
             peaks[r["device"]] = max(peaks.get(r["device"], 0.0), r["flops"] / r["median"])
     raw = {(r["impl"], r["workload"], r["batch"]): r["median"] for r in rows if r["call_path"] == "raw"}
-    out = []
+    out: list[BenchmarkRow] = []
     for r in sorted(rows, key=key):
-        gflops = r["flops"] / r["median"] / 1e9
         peak = peaks.get(r["device"])
         bound = r["flops"] / peak if peak else None
-        if peak and r.get("bandwidth"):
+        if bound is not None and r.get("bandwidth"):
             bound = max(bound, r["bytes"] / r["bandwidth"])
         base = raw.get((r["impl"], r["workload"], r["batch"]))
-        row = r | {
-            "samples_per_s": r["batch"] / r["median"],
-            "gflops": gflops,
-            "of_ceiling": (bound / r["median"]) if bound else None,
-            "vs_raw": (r["median"] / base) if base else None,
-        }
-        out.append(row | {"noise": noise(row)})
+        row: BenchmarkRow = {**r, "samples_per_s": r["batch"] / r["median"], "gflops": r["flops"] / r["median"] / 1e9,
+                             "of_ceiling": (bound / r["median"]) if bound else None,
+                             "vs_raw": (r["median"] / base) if base else None}
+        row["noise"] = noise(row)
+        out.append(row)
     return out
 
 
-def noise(row: dict[str, Any]) -> list[str]:
+def noise(row: BenchmarkRow) -> list[str]:
     """What makes a row impossible as a fact: faster than the measured ceiling, or a Keras call path
     faster than the raw framework doing the same work. Either means the timings are noise (too few
     rounds, a busy machine, or a ceiling measured low), not a result."""
@@ -94,7 +92,7 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def markdown(rows: list[dict[str, Any]], changes: dict | None = None, threshold: float = 0.1) -> str:
+def markdown(rows: list[BenchmarkRow], changes: dict | None = None, threshold: float = 0.1) -> str:
     env = rows[0]
     lines = ["# keras-conformance benchmarks", "",
              f"Device: {env.get('device')}; dtype {env.get('dtype')} ({env.get('precision')}). "
@@ -128,13 +126,13 @@ def markdown(rows: list[dict[str, Any]], changes: dict | None = None, threshold:
     return "\n".join(lines) + "\n"
 
 
-def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[tuple, float]:
+def compare(old: list[BenchmarkRow], new: list[BenchmarkRow]) -> dict[tuple, float]:
     """Relative change of each median (new/old − 1), for benchmarks present in both."""
     before = {key(r): r["median"] for r in old}
     return {key(r): r["median"] / before[key(r)] - 1.0 for r in new if key(r) in before}
 
 
-def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+def plots(rows: list[BenchmarkRow], out: Path) -> list[Path]:
     import matplotlib
     import matplotlib.ticker
 
@@ -164,13 +162,14 @@ def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
         written.append(save(fig, out / "time-vs-batch.png"))
         plt.close(fig)
     ratio_rows = [r for r in table_rows(rows) if r["vs_raw"] is not None and r["call_path"] != "raw"]
+    ratios = [float(r["vs_raw"] or 0.0) for r in ratio_rows]
     if ratio_rows:
         # One horizontal bar a row, labelled on the left and valued on the right: readable for any count.
         fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(ratio_rows)))
         labels = [f"{r['workload']} · {r['call_path']} · {r['impl']}" for r in ratio_rows]
         colours = ["tab:gray" if r["noise"] else "tab:blue" for r in ratio_rows]
         positions = range(len(ratio_rows))[::-1]  # the table's order, top to bottom
-        bars = ax.barh(list(positions), [r["vs_raw"] for r in ratio_rows], color=colours)
+        bars = ax.barh(list(positions), ratios, color=colours)
         ax.bar_label(bars, labels=[f"{r['vs_raw']:.2f}×" + (" (noise)" if r["noise"] else "") for r in ratio_rows],
                      fontsize=8, padding=3)
         ax.axvline(1.0, color="black", linewidth=0.8)

@@ -17,6 +17,7 @@ shape                           who writes it; who reads it
 :class:`Timeline`               ``history.model.timeline``; ``history.view``, attribution
 :class:`ReleaseChange`          ``history.model.changes_by_release``; release pages, attribution
 :class:`Report`                 ``reports.combine``; ``report.md``, ``report.json``, ``junit.xml``
+:class:`BenchmarkRow`           ``bench.report.load`` (pytest-benchmark's JSON); the benchmark report
 ==============================  ================================================================
 
 What a run tested is ``conformance.data.target.Target``; what an expectation record says,
@@ -252,3 +253,30 @@ class Report(TypedDict):
     seconds: dict[str, float | None]
     results: dict[str, list[CaseResult]]
     unmatched_records: list[RecordJSON]
+
+
+class BenchmarkRow(TypedDict, total=False):
+    """One benchmark of a pytest-benchmark JSON file: the ``extra_info`` the benchmark group records, its timings,
+    and what the report derives (``bench.report.table_rows``)."""
+
+    name: str
+    impl: str
+    workload: str
+    call_path: str
+    batch: int
+    training: bool
+    device: str
+    dtype: str
+    precision: str
+    flops: float
+    bytes: float
+    bandwidth: float
+    first_call_s: float
+    median: float
+    iqr: float
+    rounds: int
+    samples_per_s: float
+    gflops: float
+    vs_raw: float | None
+    of_ceiling: float | None
+    noise: list[str]
