@@ -17,6 +17,7 @@ shape                           who writes it; who reads it
 :class:`Timeline`               ``history.model.timeline``; ``history.view``, attribution
 :class:`ReleaseChange`          ``history.model.changes_by_release``; release pages, attribution
 :class:`Report`                 ``reports.combine``; ``report.md``, ``report.json``, ``junit.xml``
+:class:`Manifest`               ``models save``: the saved models of a stack; ``models check``
 :class:`BenchmarkRow`           ``bench.report.load`` (pytest-benchmark's JSON); the benchmark report
 ==============================  ================================================================
 
@@ -280,3 +281,33 @@ class BenchmarkRow(TypedDict, total=False):
     vs_raw: float | None
     of_ceiling: float | None
     noise: list[str]
+
+
+class SavedModel(TypedDict, total=False):
+    """One model of a saved-model manifest (``models.describe``, ``models.save``): what it is, what it computes
+    on seeded inputs, and the files it was saved as; or why it was not saved."""
+
+    family: str
+    description: str
+    config: dict[str, dict[str, Any]]  # layer name -> the configuration of its four topics
+    layers: list[str]
+    weights: dict[str, list[Any]]
+    x: list[Any]
+    outputs: list[Any]
+    predict_is_random: bool
+    penalties: Any
+    y: list[Any]
+    loss: float
+    user_loss: str
+    files: dict[str, str]  # format -> file name
+    save_errors: dict[str, str]  # format -> why it could not be saved
+    not_saved: str
+
+
+class Manifest(TypedDict):
+    """A directory of saved models (``manifest.json``)."""
+
+    format: str
+    format_version: int
+    stack: Environment
+    models: dict[str, SavedModel]

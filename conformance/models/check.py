@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from conformance.data.schema import SavedModel
 from conformance.models.describe import (
     ABSENT,
     compile_sgd,
@@ -78,7 +79,7 @@ def check_all(adapter, directory: Path, report: Callable[[str], None] = print) -
     return results
 
 
-def _load(adapter, path: Path, fmt: str, entry: dict[str, Any]):
+def _load(adapter, path: Path, fmt: str, entry: SavedModel):
     keras = adapter.keras
     if fmt in ("keras", "h5"):
         return keras.models.load_model(str(path), compile=False)
@@ -97,7 +98,7 @@ def _load(adapter, path: Path, fmt: str, entry: dict[str, Any]):
     raise ModelsError(f"unknown format {fmt!r}")
 
 
-def check_one(adapter, path: Path, name: str, fmt: str, entry: dict[str, Any]) -> Loaded:
+def check_one(adapter, path: Path, name: str, fmt: str, entry: SavedModel) -> Loaded:
     """Load one file and compare it with its manifest entry (``check_all`` runs it under ``quiet``)."""
     keras = adapter.keras
     if fmt == "savedmodel" and adapter.backend != "tensorflow":

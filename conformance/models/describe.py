@@ -10,6 +10,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from conformance.data.schema import SavedModel
+
 #: The configuration keys of the four topics (and Dense) that a loaded model must keep, per layer class.
 TOPIC_KEYS = {
     "Dense": ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
@@ -45,7 +47,7 @@ def normalise(value: Any) -> Any:
     return value
 
 
-def topic_config(model) -> dict[str, dict[str, Any]]:
+def topic_config(model) -> dict[str, dict[str, Any]]:  # layer name -> its configuration (Keras's, JSON)
     """Per layer (by name) of a class of the four topics: its class and what the layer object holds for
     each topic attribute (``layer.activity_regularizer``, ``layer.momentum``, ...), read from the layer
     itself rather than from ``get_config``, so that what a release forgets to save shows as lost."""
@@ -188,10 +190,10 @@ def quiet() -> Iterator[None]:
 
 
 def describe(model, adapter, family: str, description: str, x: np.ndarray, y: np.ndarray | None,
-             compiled: bool) -> dict[str, Any]:
+             compiled: bool) -> SavedModel:
     """A model's manifest entry (without its files): configuration, weights, outputs, loss and penalties."""
     outputs = adapter.to_numpy(model.predict(x, verbose=0))
-    entry = {"family": family, "description": description, "config": topic_config(model),
+    entry: SavedModel = {"family": family, "description": description, "config": topic_config(model),
              "layers": layer_order(model), "weights": weights_of(model, adapter),
              "x": x.tolist(), "outputs": outputs.tolist(), "predict_is_random": predict_is_random(model, x, outputs),
              "penalties": penalties(model, adapter, x)}

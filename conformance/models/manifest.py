@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from conformance.data.files import FixtureError, unknown_version
+from conformance.data.schema import Manifest
 
 FORMAT = "keras-conformance-models"
 FORMAT_VERSION = 1
@@ -17,7 +18,7 @@ class ModelsError(FixtureError):
     """Bad input to ``models save`` or ``models check``: one line, exit status 2."""
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
+def read_manifest(directory: Path) -> Manifest:
     path = directory / MANIFEST
     if not directory.is_dir():
         raise ModelsError(f"{directory} is not a directory of saved models")
@@ -35,4 +36,4 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         for fmt, file in entry.get("files", {}).items():
             if not (directory / file).exists():
                 raise ModelsError(f"{directory}: {name}'s {fmt} file {file} is missing")
-    return manifest
+    return cast(Manifest, manifest)  # JSON in, checked above

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance.data.schema import Environment, Manifest
 from conformance.models.check import Loaded
 
 
-def report_data(manifest: dict[str, Any], stack: dict[str, Any], results: list[Loaded]) -> dict[str, Any]:
+def report_data(manifest: Manifest, stack: Environment, results: list[Loaded]) -> dict[str, Any]:  # the JSON report
     """The check's results as plain data (the JSON report; the Markdown and HTML are made from it)."""
     not_saved = {n: e["not_saved"] for n, e in manifest["models"].items() if "not_saved" in e}
     save_errors = {f"{n} ({f})": err for n, e in manifest["models"].items() for f, err in e.get("save_errors", {}).items()}
@@ -18,7 +19,7 @@ def report_data(manifest: dict[str, Any], stack: dict[str, Any], results: list[L
                         for r in results]}
 
 
-def report(manifest: dict[str, Any], stack: dict[str, Any], results: list[Loaded], fmt: str) -> str:
+def report(manifest: Manifest, stack: Environment, results: list[Loaded], fmt: str) -> str:
     data = report_data(manifest, stack, results)
     if fmt == "json":
         return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
@@ -26,7 +27,7 @@ def report(manifest: dict[str, Any], stack: dict[str, Any], results: list[Loaded
     return md if fmt == "md" else html_page(md)
 
 
-def _stack_text(stack: dict[str, Any]) -> str:
+def _stack_text(stack: Environment) -> str:
     return f"{stack.get('impl', '?')} (Keras {stack.get('keras', '?')})"
 
 

@@ -6,10 +6,11 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from conformance.data.schema import Environment, Manifest, SavedModel
 from conformance.models.describe import compile_sgd, describe, one_line, quiet
 from conformance.models.families import FAMILIES, available, custom_objects, data
 from conformance.models.manifest import FORMAT, FORMAT_VERSION, MANIFEST, ModelsError
@@ -19,7 +20,7 @@ from conformance.models.manifest import FORMAT, FORMAT_VERSION, MANIFEST, Models
 TRAIN_STEPS = 4
 
 
-def stack_of(adapter) -> dict[str, Any]:
+def stack_of(adapter) -> Environment:
     return {"impl": adapter.id, **{k: str(v) for k, v in adapter.versions().items()}}
 
 
@@ -52,7 +53,7 @@ def save_all(adapter, directory: Path, user_models: Sequence[Path] = (), report:
     if (directory / MANIFEST).exists() or any(directory.iterdir()):
         raise ModelsError(f"{directory} is not empty: save into a new directory")
     custom_objects(keras)
-    models: dict[str, Any] = {}
+    models: dict[str, SavedModel] = {}
     with tempfile.TemporaryDirectory(dir=directory.parent, prefix=f".{directory.name}-") as tmp:
         stage = Path(tmp)
         for n, family in enumerate(FAMILIES):
@@ -81,7 +82,7 @@ def save_all(adapter, directory: Path, user_models: Sequence[Path] = (), report:
             with quiet():
                 models[name] = save_user_model(adapter, path, stage, name)
             report(f"{name}: saved as {', '.join(models[name]['files'])}")
-        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "stack": stack_of(adapter),
+        manifest: Manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "stack": stack_of(adapter),
                     "models": models}
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         for item in stage.iterdir():  # everything or nothing: the manifest last
@@ -91,7 +92,7 @@ def save_all(adapter, directory: Path, user_models: Sequence[Path] = (), report:
     return directory / MANIFEST
 
 
-def save_user_model(adapter, path: Path, stage: Path, name: str) -> dict[str, Any]:
+def save_user_model(adapter, path: Path, stage: Path, name: str) -> SavedModel:
     """A user's saved model, loaded on this (old) stack and described: its layers of the four topics, its
     weights, outputs on seeded inputs of its input shape, and the loss where it was saved compiled."""
     keras = adapter.keras
