@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conformance import FIXTURES, history
-from conformance.data import fingerprint
+from conformance.data import diffreport, fingerprint
 from conformance.engine import expectations
 from conformance.engine.expectations import Record
 from conformance.history import HistoryError, Stack
@@ -568,7 +568,9 @@ def test_a_check_that_flaps_between_repeated_runs_is_marked_and_never_a_change()
     assert tl["cases"]["c"]["checks"]["dropped"]["flapping"] == [1]
     assert tl["cases"]["c"]["changed_in"] == []
     assert history.changes_by_release(tl) == {s.label: [] for s in STACKS}
-    assert not fingerprint.has_changes(fingerprint.diff(fp(4), repeated))
+    d = fingerprint.diff(fp(4), repeated)
+    assert not fingerprint.has_changes(d) and d["flapping"] == {"c": ["dropped", "verdict"]}
+    assert "- `c`: dropped, verdict" in diffreport.render(d, "md")  # said, not hidden
     assert fingerprint.has_changes(fingerprint.diff(fp(4), fp(3)))  # without --repeat it would have been one
 
 

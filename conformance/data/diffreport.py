@@ -18,6 +18,9 @@ from conformance.data.fingerprint import has_changes, numbers
 from conformance.data.schema import Change, ChangedCase, Diff, Environment
 from conformance.data.target import Target
 
+FLAPPING_TITLE = "Flapping between repeated runs"
+FLAPPING_TEXT = ("Checks whose value differed between repeated runs of one stack (history run --repeat), on either "
+                 "side: not compared, so never a change.")
 MEASURED_TITLE = "Measured on the machine"
 MEASURED_TEXT = ("Errors in eps against the float64 oracles that moved to another power of two. They depend on "
                  "the CPU's instructions and the order of summation as much as on Keras, so they are not counted "
@@ -127,6 +130,9 @@ def markdown(d: Diff) -> str:
                 "|---|---|---|---|"]
         out += [f"| `{case_id}` | {m['what']} | {_show(m['old'])} | {_show(m['new'])} |"
                 for case_id, moved in d["measured"].items() for m in moved]
+    if d.get("flapping"):
+        out += ["", f"## {FLAPPING_TITLE}", "", FLAPPING_TEXT, ""]
+        out += [f"- `{case_id}`: {', '.join(keys)}" for case_id, keys in d.get("flapping", {}).items()]
     for topic, entries in by_topic(d).items():
         out += ["", f"## {topic}", ""]
         for case_id, entry in entries:
@@ -200,6 +206,10 @@ def html_page(d: Diff) -> str:
         parts += [f"<tr><td><code>{e(case_id)}</code></td><td>{e(m['what'])}</td><td>{_html_value(m['old'])}</td>"
                   f"<td>{_html_value(m['new'])}</td></tr>" for case_id, moved in d["measured"].items() for m in moved]
         parts.append("</table>")
+    if d.get("flapping"):
+        parts.append(f"<h2>{FLAPPING_TITLE}</h2><p>{e(FLAPPING_TEXT)}</p><ul>"
+                     + "".join(f"<li><code>{e(case_id)}</code>: {e(', '.join(keys))}</li>"
+                               for case_id, keys in d.get("flapping", {}).items()) + "</ul>")
     for topic, entries in by_topic(d).items():
         parts.append(f"<h2>{e(topic)}</h2>")
         for case_id, entry in entries:

@@ -287,6 +287,8 @@ def diff(old: Fingerprint, new: Fingerprint) -> Diff:
         moved = measurements_moved(old_cases[case_id].get("measurements", {}), new_cases[case_id].get("measurements", {}))
         if moved:
             measured[case_id] = moved
+    flapped = {case_id: sorted(set(old_cases[case_id].get("flapping", {})) | set(new_cases[case_id].get("flapping", {})))
+               for case_id in sorted(set(old_cases) & set(new_cases))}
     env_keys = sorted(set(old["environment"]) | set(new["environment"]))
     environment = {key: [old["environment"].get(key), new["environment"].get(key)]
                    for key in env_keys if old["environment"].get(key) != new["environment"].get(key)}
@@ -294,6 +296,7 @@ def diff(old: Fingerprint, new: Fingerprint) -> Diff:
         "old": old["environment"], "new": new["environment"], "environment": environment,
         "changed": changed,
         "measured": measured,
+        "flapping": {case_id: keys for case_id, keys in flapped.items() if keys},
         "added": sorted(set(new_cases) - set(old_cases)),
         "removed": sorted(set(old_cases) - set(new_cases)),
     }

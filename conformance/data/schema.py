@@ -174,6 +174,7 @@ class Diff(TypedDict):
     environment: dict[str, list[Any]]
     changed: dict[str, ChangedCase]
     measured: dict[str, list[Measured]]
+    flapping: NotRequired[dict[str, list[str]]]  # case -> the checks that flapped on either side, not compared
     added: list[str]
     removed: list[str]
 
