@@ -225,7 +225,7 @@ def test_a_measured_error_that_moves_to_another_power_of_two_is_shown_apart_and_
     assert d["measured"] == {"c1": [{"what": "output: error in eps", "old": 0.9, "new": 3.0}]}
     md = diffreport.render(d, "md")
     assert md.index("No behaviour changed.") < md.index(f"## {diffreport.MEASURED_TITLE}")
-    assert "| `c1` | output: error in eps | 0.9 | 3.0 |" in md
+    assert "| `c1` | output: error in eps | 0.9 (≤ 1 eps) | 3 (≤ 4 eps) |" in md
     assert diffreport.MEASURED_TITLE in diffreport.render(d, "html")
 
 

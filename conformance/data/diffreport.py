@@ -96,6 +96,17 @@ def _label(env: Environment) -> str:
     return f"{env.get('impl')}, Keras {env.get('keras')}"
 
 
+def _measured(value: float | None) -> str:
+    """A measured error as a person compares it: three digits and its power of two ('1.65 (≤ 2 eps)')."""
+    from conformance.engine.precision import bucket
+
+    return "(not measured)" if value is None else f"{value:.3g} ({bucket(float(value))})"
+
+
+def _env(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
 def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
@@ -124,11 +135,11 @@ def markdown(d: Diff) -> str:
                 f"{', '.join(r['checks']) or 'verdict only'} |" for r in ov["rows"]]
     if d["environment"]:
         out += ["", "## Environment", "", "| | old | new |", "|---|---|---|"]
-        out += [f"| {key} | {old} | {new} |" for key, (old, new) in d["environment"].items()]
+        out += [f"| {key} | {_env(old)} | {_env(new)} |" for key, (old, new) in d["environment"].items()]
     if d.get("measured"):
         out += ["", f"## {MEASURED_TITLE}", "", MEASURED_TEXT, "", "| case | measured | old | new |",
                 "|---|---|---|---|"]
-        out += [f"| `{case_id}` | {m['what']} | {_show(m['old'])} | {_show(m['new'])} |"
+        out += [f"| `{case_id}` | {m['what']} | {_measured(m['old'])} | {_measured(m['new'])} |"
                 for case_id, moved in d["measured"].items() for m in moved]
     if d.get("flapping"):
         out += ["", f"## {FLAPPING_TITLE}", "", FLAPPING_TEXT, ""]
@@ -197,14 +208,14 @@ def html_page(d: Diff) -> str:
         parts.append("</table>")
     if d["environment"]:
         parts.append("<h2>Environment</h2><table><tr><th></th><th>old</th><th>new</th></tr>")
-        parts += [f"<tr><td>{e(k)}</td><td>{e(str(o))}</td><td>{e(str(n))}</td></tr>"
+        parts += [f"<tr><td>{e(k)}</td><td>{e(_env(o))}</td><td>{e(_env(n))}</td></tr>"
                   for k, (o, n) in d["environment"].items()]
         parts.append("</table>")
     if d.get("measured"):
         parts.append(f"<h2>{MEASURED_TITLE}</h2><p>{e(MEASURED_TEXT)}</p>"
                      "<table><tr><th>case</th><th>measured</th><th>old</th><th>new</th></tr>")
-        parts += [f"<tr><td><code>{e(case_id)}</code></td><td>{e(m['what'])}</td><td>{_html_value(m['old'])}</td>"
-                  f"<td>{_html_value(m['new'])}</td></tr>" for case_id, moved in d["measured"].items() for m in moved]
+        parts += [f"<tr><td><code>{e(case_id)}</code></td><td>{e(m['what'])}</td><td>{e(_measured(m['old']))}</td>"
+                  f"<td>{e(_measured(m['new']))}</td></tr>" for case_id, moved in d["measured"].items() for m in moved]
         parts.append("</table>")
     if d.get("flapping"):
         parts.append(f"<h2>{FLAPPING_TITLE}</h2><p>{e(FLAPPING_TEXT)}</p><ul>"
