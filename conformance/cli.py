@@ -12,40 +12,29 @@ interrupted.  Only a complete run replaces the reports in DIR.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from conformance import __version__, execution
 from conformance.backends import cpu, impls
+from conformance.command import (  # noqa: F401  (EXIT_* re-exported: the command's exit statuses)
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    add_impl_option,
+    add_keyword_option,
+    chosen_parser,
+    positive_int,
+)
 from conformance.data import reports
 from conformance.data.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
 from conformance.data.schema import Report
-
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """Bad input; the message is one line."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not usage + traceback
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-
-def chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
-    """The parser of the deepest command on the command line (``models check``), so that a message can name it."""
-    while True:
-        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        name = getattr(args, commands[0].dest, None) if commands else None
-        if name is None:
-            return parser
-        parser = commands[0].choices[name]
 
 
 def build_parser() -> Parser:
@@ -83,19 +72,6 @@ def build_parser() -> Parser:
                      help="run as a CPU of another kind would, by the frameworks' own switches (default native; "
                      f"${cpu.ENV_VAR})")
 
-    sc = sub.add_parser(
-        "selfcheck", help="mutation-test the installed Keras: does the suite notice each change?",
-        description="Apply each mutation of fixtures/mutations/ to a shadow copy of the installed Keras, run the "
-        "suite against it, and report which mutations the suite kills. The unmutated suite must pass first.",
-        epilog="Exit status: 0 every counted mutation killed, 1 a mutation survived, 2 bad usage.",
-    )
-    add_impl_option(sc)
-    sc.add_argument("-j", "--jobs", type=positive_int, default=2, metavar="N", help="mutants run in parallel (default 2)")
-    sc.add_argument("--timeout", type=positive_int, default=300, metavar="S", help="seconds per mutant (default 300)")
-    sc.add_argument("--only", action="append", metavar="MUTATION", help="run only this mutation (repeatable)")
-    add_keyword_option(sc, "cases")
-    sc.add_argument("--out", type=Path, metavar="FILE", help="also write the outcomes as JSON to FILE")
-
     fp = sub.add_parser(
         "fingerprint", help="record every case's observed behaviour on one implementation (JSON)",
         description="Run the suite on one implementation and write its behaviour fingerprint: each case's "
@@ -115,20 +91,6 @@ def build_parser() -> Parser:
     df.add_argument("--format", choices=["md", "html", "json"], default="md", help="report format (default md)")
     df.add_argument("--out", type=Path, metavar="FILE", help="write the report to FILE instead of the terminal")
 
-    br = sub.add_parser(
-        "bench-report", help="turn pytest-benchmark JSON into a Markdown table and plots",
-        description="Write benchmarks.md (median, IQR, samples/s, GFLOP/s, % of the measured ceiling, ratio to "
-        "the raw-framework baseline) and PNG plots into DIR; with --compare, the change of each median.",
-        epilog="Exit status: 0 written (with --compare: and no slowdown beyond the threshold), 1 a slowdown, "
-        "2 bad input.",
-    )
-    br.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json",
-                    help="written by pytest --benchmark-json (several: one per implementation)")
-    br.add_argument("--compare", type=Path, metavar="OLD.json", help="an earlier run to compare medians with")
-    br.add_argument("--threshold", type=float, default=0.1, metavar="F",
-                    help="flag medians slower by more than this fraction (default 0.1)")
-    br.add_argument("--out", type=Path, default=Path("bench-report"), metavar="DIR", help="default bench-report/")
-
     ls = sub.add_parser(
         "list", help="list every case: its ID, pytest markers and what it pins",
         description="Print every registered case (the test IDs pytest shows), its markers and its description. "
@@ -138,45 +100,17 @@ def build_parser() -> Parser:
                     help="only IDs matching this shell-style pattern, e.g. 'dropout-*' (default: all)")
     ls.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
 
+    from conformance.bench import cli as bench_cli
     from conformance.history import cli as history_cli
     from conformance.models import cli as models_cli
+    from conformance.quality import cli as quality_cli
 
+    bench_cli.add_parser(sub)
     history_cli.add_parser(sub, Parser, positive_int)
     models_cli.add_parser(sub, Parser)
+    quality_cli.add_parsers(sub)
 
-    fl = sub.add_parser(
-        "flakes", help="run the whole test suite N times in random orders and report verdicts that change",
-        description="Run pytest on tests/ (installed: on the conformance suite) N times, each in a different random "
-        "order (pytest-randomly), every second run under pytest -n 2, and list every test whose verdict is not "
-        "the same in all runs.",
-        epilog="Exit status: 0 no verdict changed, 1 some did or a run did not complete, 2 bad usage (also: no test "
-               "selected).",
-    )
-    add_impl_option(fl)
-    fl.add_argument("--runs", type=positive_int, default=10, metavar="N", help="number of runs (default 10)")
-    add_keyword_option(fl, "tests")
     return parser
-
-
-def add_impl_option(parser: argparse.ArgumentParser) -> None:
-    """The one-implementation --impl option of selfcheck, fingerprint and flakes."""
-    parser.add_argument("--impl", metavar="ID", choices=list(impls.IMPLS),
-                        help=f"implementation (default ${impls.ENV_VAR} or {impls.DEFAULT_IMPL})")
-
-
-def add_keyword_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """The -k option of run, selfcheck and flakes, passed on to pytest."""
-    parser.add_argument("-k", dest="keyword", metavar="EXPR", help=f"only {what} matching this pytest -k expression")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
 
 
 def choose_impls(args) -> tuple[list[str], dict[str, str]]:
@@ -315,29 +249,6 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
-def cmd_selfcheck(args) -> int:
-    from conformance.quality import selfcheck
-
-    if args.out is not None:
-        writable_file(args.out)
-    try:
-        impl_id = impls.resolve_id(args.impl)
-        outcomes = selfcheck.selfcheck(impl_id, args.jobs, args.timeout, args.only, args.keyword,
-                                       report=lambda line: print(line, flush=True))
-    except (impls.ImplError, selfcheck.SelfcheckError) as exc:
-        raise UsageError(str(exc)) from None
-    killed, counted, value = selfcheck.score(outcomes)
-    survivors = [o for o in outcomes if o.status == "survived"]
-    stale = [o.id for o in outcomes if o.status == "stale"]
-    print(f"\nscore {killed}/{counted} = {value:.0%} killed"
-          + (f"; stale (not counted): {', '.join(stale)}" if stale else ""))
-    for o in survivors:
-        print(f"SURVIVED {o.id}: {o.description}")
-    if args.out is not None:
-        write_atomic(args.out, selfcheck.to_json(impl_id, outcomes))
-    return EXIT_UNEXPECTED if survivors else EXIT_OK
-
-
 def cmd_fingerprint(args) -> int:
     from conformance.data import fingerprint
 
@@ -382,26 +293,6 @@ def cmd_diff(args) -> int:
     return EXIT_UNEXPECTED if fingerprint.has_changes(d) else EXIT_OK
 
 
-def cmd_bench_report(args) -> int:
-    from conformance.bench import report as benchreport
-
-    writable_directory(args.out)
-    try:
-        paths = benchreport.report(args.results, args.out, args.compare, args.threshold)
-        slower = []
-        if args.compare is not None:
-            new_rows = [row for path in args.results for row in benchreport.load(path)]
-            changes = benchreport.compare(benchreport.load(args.compare), new_rows)
-            slower = [k for k, change in changes.items() if change > args.threshold]
-    except benchreport.BenchReportError as exc:
-        raise UsageError(str(exc)) from None
-    print("bench-report: " + ", ".join(str(p) for p in paths))
-    if slower:
-        print(f"bench-report: {len(slower)} benchmark(s) slower by more than {args.threshold:.0%}")
-        return EXIT_UNEXPECTED
-    return EXIT_OK
-
-
 def cmd_list(args) -> int:
     import fnmatch
     import json
@@ -431,27 +322,6 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
-def cmd_flakes(args) -> int:
-    from conformance.quality import flakes
-
-    try:
-        impl_id = impls.resolve_id(args.impl)
-        impls.check_available(impl_id)
-        changed = flakes.hunt(impl_id, args.runs, args.keyword, report=lambda line: print(line, flush=True))
-    except (impls.ImplError, flakes.FlakesError) as exc:
-        raise UsageError(str(exc)) from None
-    except flakes.IncompleteRun as exc:
-        print(f"keras-conformance: {exc}; no verdicts compared", file=sys.stderr)
-        return EXIT_UNEXPECTED
-    if changed:
-        for test, verdicts in sorted(changed.items()):
-            print(f"CHANGED {test}: {', '.join(verdicts)}")
-        print(f"keras-conformance: {len(changed)} test(s) changed verdict over {args.runs} runs")
-        return EXIT_UNEXPECTED
-    print(f"keras-conformance: no verdict changed over {args.runs} runs")
-    return EXIT_OK
-
-
 def cmd_history(args) -> int:
     from conformance.history import cli as history_cli
 
@@ -473,9 +343,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff, "bench-report": cmd_bench_report,
-                    "selfcheck": cmd_selfcheck, "flakes": cmd_flakes, "list": cmd_list, "history": cmd_history,
-                    "models": cmd_models}
+        from conformance.bench import cli as bench_cli
+        from conformance.quality import cli as quality_cli
+
+        commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff, "list": cmd_list,
+                    "history": cmd_history, "models": cmd_models, **bench_cli.COMMANDS, **quality_cli.COMMANDS}
         return commands[args.command](args)
     except (UsageError, UnwritableError) as exc:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)
