@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conformance import FIXTURES
 from conformance.execution import children
-from conformance.history.recipes import SUITE_REQUIREMENTS, Stack, _uv_file_option, uv_binary
+from conformance.history.recipes import SUITE_REQUIREMENTS, Stack, uv_binary, uv_file_option
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent  # the directory that holds conformance/
 
@@ -31,8 +31,8 @@ def build(stack: Stack, envs: Path) -> Path:
     shutil.rmtree(env, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="keras-conformance-build-") as tmp:
         steps = [[uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(env)],
-                 [uv, "pip", "install", "-q", "--python", str(python), *_uv_file_option(Path(tmp), "--excludes", stack.excludes),
-                  *_uv_file_option(Path(tmp), "--override", stack.overrides), *stack.requirements,
+                 [uv, "pip", "install", "-q", "--python", str(python), *uv_file_option(Path(tmp), "--excludes", stack.excludes),
+                  *uv_file_option(Path(tmp), "--override", stack.overrides), *stack.requirements,
                   *SUITE_REQUIREMENTS]]
         for cmd in steps:
             proc = children.run(cmd, capture_output=True, timeout=1800)

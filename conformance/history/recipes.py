@@ -46,7 +46,7 @@ SUITE_REQUIREMENTS = ("pytest>=8", "packaging", "tomli-w", "scipy", "ml-dtypes",
 SAME_MODULE = {"keras-nightly": "keras"}
 
 
-def _uv_file_option(directory: Path, option: str, lines: tuple[str, ...] | list[str]) -> list[str]:
+def uv_file_option(directory: Path, option: str, lines: tuple[str, ...] | list[str]) -> list[str]:
     """uv's ``option`` (``--excludes``, ``--override``) for ``lines``, written as a file in ``directory``; or []."""
     if not lines:
         return []
@@ -236,7 +236,7 @@ def resolve_recipe(keras: str, released: str, backend: str = "jax", requirements
     wanted = "\n".join(requirements)
     names = [requirement_name(r) for r in requirements]
     with tempfile.TemporaryDirectory(prefix="keras-conformance-recipe-") as tmp:
-        excludes = _uv_file_option(Path(tmp), "--excludes", [other for package, other in SAME_MODULE.items() if package in names])
+        excludes = uv_file_option(Path(tmp), "--excludes", [other for package, other in SAME_MODULE.items() if package in names])
         proc = subprocess.run(cmd + excludes, input=wanted + "\n", capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise HistoryError(f"cannot resolve {' '.join(requirements)} as of {released}: {children.tail(proc.stderr, 1)}")
