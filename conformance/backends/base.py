@@ -319,7 +319,7 @@ class Adapter:
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.versions().items())
-        like = "" if self.cpu.name == cpu.NATIVE else f" (run as {self.cpu.name}: {self.cpu.description})"
+        like = "" if self.cpu.name == cpu.NATIVE else f" run as --cpu-like {self.cpu.name}"
         return f"{self.id} — {parts}; device {self.device()}{like}, {self.precision}"
 
 
