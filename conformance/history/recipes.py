@@ -249,7 +249,7 @@ def write_stacks(stacks: list[Stack], backend: str = "jax", directory: Path = HI
     """Write the recipes of ``backend`` (sorted by Keras version) to ``<directory>/<backend>.toml``."""
     import tomli_w
 
-    header = (f"# The {backend} history: one recipe per Keras release (conformance/history.py).\n"
+    header = (f"# The {backend} history: one recipe per Keras release (conformance/history/recipes.py).\n"
               "# Each stack's requirements are what `uv pip compile` resolved from the packages published\n"
               "# before the day after its release, for Python 3.11; add one with\n"
               f"#   keras-conformance history add VERSION --released YYYY-MM-DD --backend {backend}\n\n")
