@@ -80,3 +80,17 @@ def test_markdown_puts_totals_and_problems_first_and_keeps_its_columns():
 def test_totals_line_says_case_in_the_singular():
     counts = {"cases": 1, "pass": 1, "divergence": 0, "fail": 0, "skip": 0}
     assert reports.totals_line(counts) == "1 case: 1 pass"
+
+
+def test_verdicts_that_differ_between_two_kinds_of_cpu_are_listed_unless_a_device_scope_explains_them():
+    scoped = {"check": "evaluated-loss", "observed": 7.16, "reason": "bf16", "evidence": "e", "file": "keras3.toml",
+              "devices": ["cpu-bf16"]}
+    native = {"impl": "keras3:openvino", "environment": {"device": "cpu (bf16)"}, "results": [
+        result("same", "pass"), result("scoped", "divergence", divergences=[scoped]),
+        result("moved", "pass"), result("skipped", "pass"), result("gone", "pass")]}
+    avx2 = {"impl": "keras3:openvino", "environment": {"device": "cpu (f32)", "cpu_like": "avx2"}, "results": [
+        result("same", "pass"), result("scoped", "pass"), result("moved", "fail"),
+        result("skipped", "skip", skip_reason="keras3:openvino cannot compute in bfloat16 (... where --cpu-like caps)")]}
+    assert reports.verdicts_that_differ(native, avx2) == [
+        "gone: run on one side only", "moved: pass on cpu (bf16), fail on cpu (f32) as --cpu-like avx2"]
+    assert reports.verdicts_that_differ(native, native) == []

@@ -78,3 +78,19 @@ def test_the_compile_log_counts_what_jax_lowered_and_compiled_and_which_were_dra
     assert summary["programs"] > summary["random_draw_programs"], summary
     assert summary["lower_seconds"] > 0 and summary["random_draw_compile_seconds"] > 0, summary
     assert not list(logs.iterdir()), "read() empties the directory for the next run"
+
+
+def test_compare_cpu_verdicts_exits_1_on_a_verdict_that_differs_and_2_on_bad_input(tmp_path):
+    def results(status):
+        return {"impl": "keras3:jax", "complete": True, "environment": {"device": "cpu"},
+                "results": [{"id": "c", "status": status, "divergences": [], "tolerances": [], "skip_reason": ""}]}
+
+    a, b, bad = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "bad.json"
+    a.write_text(json.dumps(results("pass")))
+    b.write_text(json.dumps(results("fail")))
+    bad.write_text(json.dumps({"complete": False}))
+    assert run("compare-cpu-verdicts.py", str(a), str(a)).returncode == 0
+    differs = run("compare-cpu-verdicts.py", str(a), str(b))
+    assert differs.returncode == 1 and "DIFFERS c: pass on cpu, fail on cpu" in differs.stdout
+    refused = run("compare-cpu-verdicts.py", str(a), str(bad))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr

@@ -76,6 +76,28 @@ def unexpected(report: Report) -> list[tuple[str, str]]:
     return [(impl, r["id"]) for impl in report["implementations"] for r in report["results"][impl] if r["status"] == "fail"]
 
 
+def verdicts_that_differ(a: Run, b: Run) -> list[str]:
+    """The cases whose verdict differs between two runs of one implementation (on two kinds of CPU: natively and
+    under ``--cpu-like``), one line each, but for those the difference is explained by: a record scoped to a kind
+    of device that held on either side (``devices``), or a skip because of the CPU profile.  Empty: the verdicts
+    hold on both."""
+    def explained(result: CaseResult) -> bool:
+        records = [*result.get("divergences", []), *result.get("tolerances", [])]
+        return any(r.get("devices") for r in records) or "--cpu-like" in result.get("skip_reason", "")
+
+    before, after = ({r["id"]: r for r in run["results"]} for run in (a, b))
+    out = []
+    for case_id in sorted(set(before) | set(after)):
+        x, y = before.get(case_id), after.get(case_id)
+        if x is None or y is None:
+            out.append(f"{case_id}: run on one side only")
+        elif x["status"] != y["status"] and not (explained(x) or explained(y)):
+            out.append(f"{case_id}: {x['status']} on {a['environment'].get('device', '?')}, {y['status']} on "
+                       f"{b['environment'].get('device', '?')}" + (f" as --cpu-like {b['environment']['cpu_like']}"
+                                                                    if b["environment"].get("cpu_like") else ""))
+    return out
+
+
 def totals(report: Report, impl: str) -> dict[str, int]:
     """How many of ``impl``'s cases ended in each status, and in all."""
     results = report["results"][impl]
