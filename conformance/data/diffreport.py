@@ -174,6 +174,7 @@ vertical-align:top;text-align:left}th{background:#f3f3f3}code{background:#f6f6f6
 font-size:.85em;white-space:nowrap;font-weight:normal}.error{color:#a40000;font-weight:600}
 .recorded{font-size:.92em;color:#444;margin:.2em 0 .4em 1em}h3{margin-bottom:.2em}
 .changes{table-layout:fixed;width:100%}.changes th:first-child{width:18%}
+.measured td:nth-child(n+3){white-space:nowrap}
 """
 
 
@@ -213,7 +214,7 @@ def html_page(d: Diff) -> str:
         parts.append("</table>")
     if d.get("measured"):
         parts.append(f"<h2>{MEASURED_TITLE}</h2><p>{e(MEASURED_TEXT)}</p>"
-                     "<table><tr><th>case</th><th>measured</th><th>old</th><th>new</th></tr>")
+                     "<table class='measured'><tr><th>case</th><th>measured</th><th>old</th><th>new</th></tr>")
         parts += [f"<tr><td><code>{e(case_id)}</code></td><td>{e(m['what'])}</td><td>{e(_measured(m['old']))}</td>"
                   f"<td>{e(_measured(m['new']))}</td></tr>" for case_id, moved in d["measured"].items() for m in moved]
         parts.append("</table>")
