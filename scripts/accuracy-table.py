@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's accuracy table, from conformance JSON reports (``pytest --conformance-json FILE`` or
+"""The accuracy table of docs/topics.md, from conformance JSON reports (``pytest --conformance-json FILE`` or
 ``keras-conformance run``'s ``report.json``), one per implementation.
 
     python scripts/accuracy-table.py conformance-report/*.json

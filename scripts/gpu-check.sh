@@ -47,6 +47,6 @@ bench() {  # bench IMPL SECONDS
 suite torch keras3:torch 120
 suite jax keras3:jax 240  # the dtype axis: about 80 s from a cold compile cache on a CPU
 for impl in ${BENCH_IMPLS:-keras3:torch keras3:jax}; do bench "$impl" 75; done
-# The dtype axis's measured errors on the GPU, as the README's accuracy table
+# The dtype axis's measured errors on the GPU, as the accuracy table of docs/topics.md
 if python3 scripts/accuracy-table.py "$OUT"/suite-*.json > "$OUT/accuracy.tmp"; then mv "$OUT/accuracy.tmp" "$OUT/accuracy.md"
 else rm -f "$OUT/accuracy.tmp"; echo "no accuracy table (a suite run left no JSON)"; fi

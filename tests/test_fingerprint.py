@@ -129,7 +129,7 @@ def test_summaries_compare_whatever_their_key_order():
 
 
 def test_baselines_hold_exactly_the_registered_cases():
-    """Adding or removing a case means regenerating the baselines (README: Upgrade checks)."""
+    """Adding or removing a case means regenerating the baselines (docs/upgrades.md)."""
     from conformance import FIXTURES, cases
 
     registered = {c.id for c in cases.all_cases()}

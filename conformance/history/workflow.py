@@ -6,7 +6,7 @@ recorded as an artifact; the ``timeline`` job downloads them all into one histor
 builds each backend's timeline and release pages from it.  On its schedule the workflow runs only
 the ``canary`` job, which fails (with its report as an artifact) when a nightly changes a behaviour.
 
-Any CI that runs a matrix runs the same three commands (see the README): the workflow is generated
+Any CI that runs a matrix runs the same three commands (docs/behaviour-history.md): the workflow is generated
 from the recipes, so adding a release to ``fixtures/history/<backend>.toml`` and regenerating it
 adds its job.
 """
