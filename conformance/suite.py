@@ -12,7 +12,6 @@ A checkout runs the same template through ``tests/test_conformance.py``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -24,16 +23,20 @@ def test_case(case, conformance):
     conformance(case)
 
 
-def command(impl_id: str, json_path: Path, *options: str) -> list[str]:
-    """The pytest command that runs this suite on ``impl_id`` in a new process, its results to ``json_path``.
+def arguments(impl_id: str, json_path: Path, *options: str, copy: Path | None = None) -> list[str]:
+    """pytest's arguments that run this suite on ``impl_id`` in a new process, its results to ``json_path``.
 
     Run it in ``run_from(...)``.  Installed, pytest's default import mode would
     put site-packages first on ``sys.path`` to import this file, ahead of
     ``PYTHONPATH``, where selfcheck puts a mutated Keras; importlib mode does not.
+    ``copy``: a copy of keras-conformance (the directory holding ``conformance/``) to run instead, as a history
+    stack does, whose environment has none installed: its plugin named, its rootdir beside the results.
     """
-    cmd = [sys.executable, "-m", "pytest", __file__, "--impl", impl_id, "--conformance-json", str(json_path),
-           "-q", "--no-header", "-p", "no:cacheprovider", "-p", "no:randomly", *options]
-    return cmd if IN_CHECKOUT else [*cmd, "--import-mode=importlib"]
+    target = [__file__] if copy is None else [str(copy / "conformance" / "suite.py"), "-p", "conformance.engine.plugin",
+                                             "--rootdir", str(json_path.parent)]
+    args = [*target, "--impl", impl_id, "--conformance-json", str(json_path), "-q", "--no-header",
+            "-p", "no:cacheprovider", "-p", "no:randomly", *options]
+    return args if IN_CHECKOUT and copy is None else [*args, "--import-mode=importlib"]
 
 
 def reproduce(impl_id: str, case_id: str) -> str:

@@ -67,9 +67,6 @@ class OpenVinoAdapter(Adapter):
     def pin_precision(self) -> str:
         return f"float32 in eager ops; predict and evaluate in the CPU plugin's default, {self.default_cpu_precision}"
 
-    def device_kind(self) -> str:
-        return "cpu-bf16" if self.default_cpu_precision == "bf16" else "cpu"
-
     def raw_forward(self, folded: list[tuple[np.ndarray, ...]], x: np.ndarray) -> Callable[[], Any]:
         import openvino as ov
         import openvino.opset13 as ops

@@ -44,10 +44,7 @@ class Place:
 
     def suite_arguments(self, impl_id: str, json_path: Path, options: tuple[str, ...]) -> list[str]:
         """pytest's arguments for the suite on ``impl_id``, its results to ``json_path``."""
-        if self.root is None:
-            return suite.command(impl_id, json_path, *options)[3:]  # after "python -m pytest"
-        return [str(self.root / "conformance" / "suite.py"), "-p", "conformance.engine.plugin", "--impl", impl_id, "--conformance-json", str(json_path), "-q", "--no-header", "-p", "no:cacheprovider",
-                "-p", "no:randomly", "--import-mode=importlib", "--rootdir", str(json_path.parent), *options]
+        return suite.arguments(impl_id, json_path, *options, copy=self.root)
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
