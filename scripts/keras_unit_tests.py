@@ -34,8 +34,21 @@ def skip_if_backend(given_backend, reason):
     return pytest.mark.skipif(backend() == given_backend, reason=reason)
 """
 #: Keras's tests of the modules the suite pins, relative to the installed ``keras`` package.
-KERAS_TESTS = ["src/initializers", "src/layers/normalization/batch_normalization_test.py",
-               "src/layers/regularization", "src/regularizers", "src/layers/core/dense_test.py"]
+#: With the layer zoo, every module of a declared layer (conformance/layers/zoo.py) is among them.
+KERAS_TESTS = ["src/initializers", "src/regularizers", "src/layers/regularization",
+               "src/layers/normalization/batch_normalization_test.py",
+               "src/layers/normalization/layer_normalization_test.py",
+               "src/layers/normalization/group_normalization_test.py",
+               "src/layers/normalization/rms_normalization_test.py",
+               "src/layers/normalization/unit_normalization_test.py",
+               "src/layers/core/dense_test.py", "src/layers/core/embedding_test.py",
+               "src/layers/core/einsum_dense_test.py", "src/layers/activations/prelu_test.py",
+               "src/layers/convolutional/conv_test.py", "src/layers/convolutional/conv_transpose_test.py",
+               "src/layers/convolutional/depthwise_conv_test.py", "src/layers/convolutional/separable_conv_test.py",
+               "src/layers/attention/attention_test.py", "src/layers/attention/multi_head_attention_test.py",
+               "src/layers/rnn/simple_rnn_test.py", "src/layers/rnn/gru_test.py", "src/layers/rnn/lstm_test.py",
+               "src/layers/rnn/conv_lstm1d_test.py", "src/layers/rnn/conv_lstm2d_test.py",
+               "src/layers/rnn/dropout_rnn_cell_test.py"]
 
 
 def missing(keras_dir: Path) -> list[str]:

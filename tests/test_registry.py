@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from conformance import cases, suite
+from conformance.layers import all_layers
 
 ROOT = suite.CHECKOUT
 
@@ -18,11 +19,17 @@ def test_every_case_is_found_by_searching_its_id_or_its_template():
         declaration = "\n".join(text.splitlines()[int(line) - 1:int(line) + 3])
         if path.endswith(".toml"):  # a notebook cell: declared as data, its ID's last part at that line
             wanted = c.id.removeprefix(c.template.split("{")[0])
+        elif path == "conformance/layers/zoo.py":  # a declared layer: declare(...) there, its slug quoted in the file
+            assert "declare(Layer(" in declaration, f"{c.id}: no declaration at {c.defined_at}"
+            slug = max((d.slug for d in all_layers() if d.defined_at == c.defined_at and c.id.startswith(f"layer-{d.slug}-")),
+                       key=len)
+            assert c.id.startswith(f"layer-{slug}-") and f'"{slug}"' in text, c.id
+            wanted = "declare("
         else:
             wanted = c.id if not c.template else c.template.split("{")[0]
         assert wanted in declaration, f"{c.id}: {wanted!r} not at {c.defined_at}"
         if c.template:  # the template itself is in the source, where a search for the ID's prefix finds it
-            assert any(c.template.split("{")[0] in p.read_text(encoding="utf-8")
+            assert any(c.template.split("{")[0].replace("{slug}", "") in p.read_text(encoding="utf-8")
                        for p in (ROOT / "conformance" / "cases").glob("*.py")), c.template
         if c.template:
             pattern = re.escape(c.template).replace(r"\{", "{").replace(r"\}", "}")

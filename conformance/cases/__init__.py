@@ -43,6 +43,7 @@ TOPICS = {
     "batchnorm": "BatchNormalization cases",
     "dropout": "Dropout-family cases",
     "regularizer": "L1/L2 regulariser cases",
+    "layer": "the declared layers' defaults, configs, forward computations and dtype policies",
 }
 #: Every marker the suite registers (pytest --strict-markers): the topics and two more.
 MARKERS = {
@@ -80,6 +81,11 @@ class Case:
     def searched_as(self) -> str:
         """What to search the source for to find this case's declaration: its ID, or its family's template."""
         return self.template or self.id
+
+
+class Absent(Exception):
+    """Raised by a case whose subject this Keras does not have (a class added in a later release, or
+    one Keras 2 never had), as its declaration says: the case is skipped with this reason."""
 
 
 _REGISTRY: dict[str, Case] = {}

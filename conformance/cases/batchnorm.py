@@ -25,14 +25,19 @@ from conformance.engine.precision import (
     round_to,
     rounded_error_in_eps,
 )
+from conformance.layers import declared
 
 TOPIC = "batchnorm"
 #: float32 layers against float64 oracles.
 RTOL, ATOL = 1e-4, 1e-4
 
-DOCUMENTED_DEFAULTS = {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True}
-DEFAULT_INITIALIZERS = {"beta_initializer": "Zeros", "gamma_initializer": "Ones",
-                        "moving_mean_initializer": "Zeros", "moving_variance_initializer": "Ones"}
+#: The documented defaults, from BatchNormalization's declaration (conformance/layers/zoo.py).
+DOCUMENTED_DEFAULTS = {key: declared("batch-normalization").arguments[key]
+                       for key in ("axis", "momentum", "epsilon", "center", "scale")}
+#: Its default initializers, by class ('zeros' is Zeros).
+DEFAULT_INITIALIZERS = {key: str(declared("batch-normalization").arguments[key]).capitalize()
+                        for key in ("beta_initializer", "gamma_initializer", "moving_mean_initializer",
+                                    "moving_variance_initializer")}
 
 
 def sample(seed: int, shape, loc=3.0, scale=2.0) -> np.ndarray:

@@ -88,7 +88,7 @@ def shipped_expectations() -> tuple[Any, ...]:
 def recorded(env: Environment, case_id: str) -> list[Any]:
     """The divergences recorded in fixtures/expectations for ``case_id`` on the stack ``env`` describes."""
     target = Target.of_environment(env)
-    return [e for e in shipped_expectations() if e.case == case_id and e.applies_to(target)]
+    return [e for e in shipped_expectations() if e.covers(case_id) and e.applies_to(target)]
 
 
 def _label(env: Environment) -> str:

@@ -4,7 +4,7 @@ One TOML file per implementation family (``keras3.toml``, ``keras2.toml``),
 each a list of records of four kinds::
 
     [[divergence]]                                  # the implementation gives something else
-    case = "notebook-dropout-build-time-training"   # a registered case ID
+    case = "notebook-dropout-build-time-training"   # a registered case ID (or a pattern: "layer-*-seed")
     check = "predict-applies-dropout"               # the key of the check that differs (Check.key)
     observed = false                                # what the implementation gives instead
     rtol = 1e-4                                     # optional: how close a number must be (default 1e-6)
@@ -63,6 +63,7 @@ until a person fills them in.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import re
 from dataclasses import dataclass
@@ -141,6 +142,11 @@ class Record:
         if self.versions and target.keras_version is not None:
             return SpecifierSet(self.versions).contains(target.keras_version, prereleases=True)
         return True
+
+    def covers(self, case_id: str) -> bool:
+        """Whether the record is about ``case_id``: its ``case``, or a pattern with ``*`` for a family of
+        generated cases (``layer-*-regularizers``: one record for every declared layer it holds for)."""
+        return fnmatch.fnmatchcase(case_id, self.case) if "*" in self.case else case_id == self.case
 
     def where(self) -> str:
         what = f", check {self.check!r}" if self.check else ""
@@ -270,7 +276,9 @@ def validate(entries: Iterable[Record], case_ids: set[str], impl_ids: set[str], 
     """Every entry names a registered case and known implementations, once."""
     seen = set()
     for d in entries:
-        if d.case not in case_ids:
+        if "*" in d.case and d.kind == "change":
+            raise ExpectationsError(f"{d.where()}: a change names one case, not a pattern")
+        if not any(d.covers(c) for c in case_ids):
             raise ExpectationsError(f"{d.where()}: no case is called {d.case!r}")
         if d.family not in {family_of(i) for i in impl_ids}:
             raise ExpectationsError(f"{d.file}: no implementation family is called {d.family!r}")
@@ -393,7 +401,7 @@ def unmatched(records: Iterable[Record], ran: Iterable[tuple[str, Target]]) -> l
     runs = list(ran)
     out = []
     for r in records:
-        relevant = [t for case, t in runs if case == r.case and t.family == r.family
+        relevant = [t for case, t in runs if r.covers(case) and t.family == r.family
                     and (not r.only or t.impl in r.only or t.variant in r.only)]
         if relevant and not any(r.applies_to(t) for t in relevant):
             out.append(r)

@@ -123,14 +123,16 @@ def fans(shape: tuple[int, ...]) -> tuple[float, float]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def variance_scaling_scale(shape, scale: float, mode: str) -> float:
-    """The variance VarianceScaling aims for: ``scale / max(1, n)``, n the fan the mode names."""
-    fan_in, fan_out = fans(shape)
+def variance_scaling_scale(shape, scale: float, mode: str, fan: tuple[float, float] | None = None) -> float:
+    """The variance VarianceScaling aims for: ``scale / max(1, n)``, n the fan the mode names (of
+    ``fans(shape)``, or the ``fan`` given: a layer's declared fan rule)."""
+    fan_in, fan_out = fan or fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
     return scale / max(1.0, n)
 
 
-def variance_scaling_distribution(shape, scale: float, mode: str, distribution: str):
+def variance_scaling_distribution(shape, scale: float, mode: str, distribution: str,
+                                  fan: tuple[float, float] | None = None):
     """The exact distribution (a frozen ``scipy.stats`` one) of each VarianceScaling draw.
 
     truncated_normal: N(0, σ) truncated to ±2σ with ``σ = sqrt(v)/0.8796…``;
@@ -138,7 +140,7 @@ def variance_scaling_distribution(shape, scale: float, mode: str, distribution: 
     """
     from scipy import stats
 
-    v = variance_scaling_scale(shape, scale, mode)
+    v = variance_scaling_scale(shape, scale, mode, fan)
     if distribution == "truncated_normal":
         sigma = np.sqrt(v) / TRUNCATED_NORMAL_STDDEV
         return stats.truncnorm(-2.0, 2.0, loc=0.0, scale=sigma)

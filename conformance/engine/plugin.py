@@ -102,7 +102,7 @@ class ConformanceState:
 
     def records_for(self, case_id: str) -> list[expectations.Record]:
         """The expectation records (divergence, skip, tolerance) that apply to ``case_id`` here."""
-        return [d for d in self.records if d.case == case_id and d.applies_to(self.target)]
+        return [d for d in self.records if d.covers(case_id) and d.applies_to(self.target)]
 
     def unmatched_records(self) -> list[expectations.Record]:
         """Records for the cases and family this run ran that applied to none of them (stale?)."""
@@ -142,6 +142,8 @@ def _is_suite(arg: str) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from conformance.layers import DeclarationError
+
     for name, text in case_registry.MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     try:
@@ -156,7 +158,8 @@ def pytest_configure(config: pytest.Config) -> None:
         records = [r for r in expectations.load_checked() if r.kind in expectations.JUDGED]
         baseline_file = config.getoption("conformance_baseline")
         baseline = fingerprint.load(Path(baseline_file)) if baseline_file else None
-    except (impls.ImplError, cpu.CpuProfileError, FixtureError, fingerprint.FingerprintError) as exc:
+    except (impls.ImplError, cpu.CpuProfileError, FixtureError, fingerprint.FingerprintError,
+            DeclarationError) as exc:
         raise pytest.UsageError(str(exc)) from None
     state = ConformanceState(impl_id, records, baseline)
     config.stash[STATE] = state

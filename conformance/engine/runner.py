@@ -9,7 +9,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from conformance.cases import Case
+from conformance.cases import Absent, Case
 from conformance.data import schema
 from conformance.engine.checks import Check, Checks, error_text
 from conformance.engine.expectations import Record, judge
@@ -133,6 +133,8 @@ def run_case(case: Case, adapter, records: list[Record], timeout: float | None =
             adapter.clear_session()
             adapter.set_seed(case.seed)
             case.run(adapter, checks)
+    except Absent as exc:
+        return CaseResult(case, adapter.id, "skip", skip_reason=str(exc))
     except CaseTimeout:
         checks.items.append(Check("time limit", f"finishes within {timeout:g} s", "still running", False,
                                   "stopped at the time limit (pytest --case-timeout)"))

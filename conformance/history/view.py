@@ -221,7 +221,7 @@ def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records
         out += [f"## `{case_id}`", ""]
         for c in items:
             out.append(f"- **{c['check']}**: `{value_text(c['old'])}` → `{value_text(c['new'])}`")
-        explained = [r for r in records if r.case == case_id and applies(r, stack) != applies(r, before)]
+        explained = [r for r in records if r.covers(case_id) and applies(r, stack) != applies(r, before)]
         reasons = {r.reason: r for r in explained}  # one line per reason, however many checks it covers
         if reasons:
             out += [""] + [f"  - *{r.reason}* Evidence: {r.evidence} ({r.file}:{r.line}{scope_text(r)})"
