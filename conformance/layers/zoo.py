@@ -363,7 +363,8 @@ for _cls, _slug, _arg in (("Dropout", "dropout", "rate"), ("GaussianDropout", "g
     declare(Layer(_slug, _cls, "dropout",
                   arguments={_arg: REQUIRED, "seed": None, **({"noise_shape": None} if _cls in ("Dropout", "AlphaDropout") else {})},
                   args={_arg: 0.5}, samples=NOISE_SAMPLES, output_shape=lambda a, s: s, reference=IDENTITY,
-                  dropout=(DropoutArg(_arg, "the inputs"),), seed=True, round_trip={_arg: 0.25}))
+                  dropout=(DropoutArg(_arg, "the inputs"),), seed=True, round_trip={_arg: 0.25},
+                  since="3.0.2" if _cls == "AlphaDropout" else "3.0.0"))
 
 for _rank, (_slug, _cls) in {1: ("spatial-dropout1d", "SpatialDropout1D"), 2: ("spatial-dropout2d", "SpatialDropout2D"),
                              3: ("spatial-dropout3d", "SpatialDropout3D")}.items():
