@@ -35,6 +35,7 @@ from conformance.command import (  # noqa: F401  (EXIT_* re-exported: the comman
 from conformance.data import reports
 from conformance.data.files import FixtureError, UnwritableError, writable_directory, writable_file, write_atomic
 from conformance.data.schema import Report
+from conformance.layers import DeclarationError
 
 
 def build_parser() -> Parser:
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"run": cmd_run, "fingerprint": cmd_fingerprint, "diff": cmd_diff, "list": cmd_list,
                     "history": cmd_history, "models": cmd_models, **bench_cli.COMMANDS, **quality_cli.COMMANDS}
         return commands[args.command](args)
-    except (UsageError, UnwritableError) as exc:
+    except (UsageError, UnwritableError, DeclarationError) as exc:
         print(f"keras-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -104,3 +104,15 @@ def test_a_record_pattern_covers_the_cases_it_names():
     assert record.covers("layer-conv2d-regularizers") and not record.covers("layer-conv2d-constraints")
     exact = dataclasses.replace(record, case="layer-conv2d-regularizers")
     assert exact.covers("layer-conv2d-regularizers") and not exact.covers("layer-conv1d-regularizers")
+
+
+def test_the_command_line_reports_an_inconsistent_declaration_in_one_line_and_exit_2(monkeypatch, capsys):
+    from conformance import cli
+
+    def broken():
+        raise DeclarationError("layer declaration prelu (PReLU), weight alpha: 'alpha_init' is not an argument of PReLU")
+
+    monkeypatch.setattr(cases, "all_cases", broken)
+    assert cli.main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "layer declaration prelu (PReLU)" in err and "Traceback" not in err
