@@ -68,7 +68,18 @@ def keras_class(k, decl: Layer):
 
 
 def build(k, decl: Layer, sample: Sample | None = None, **overrides):
-    return keras_class(k, decl)(**{**decl.build_args(sample), **overrides})
+    """The declared layer built with the sample's arguments; a cell inside its wrapper (``RNN(cell)``),
+    which takes the same ``dtype``."""
+    args = {**decl.build_args(sample), **overrides}
+    layer = keras_class(k, decl)(**args)
+    if decl.wrapper is None:
+        return layer
+    return getattr(k.keras.layers, decl.wrapper)(layer, **({"dtype": args["dtype"]} if "dtype" in args else {}))
+
+
+def unwrap(decl: Layer, layer):
+    """The declared layer itself: the cell of a wrapper (whose defaults and config are the cell's)."""
+    return layer.cell if decl.wrapper == "RNN" else layer
 
 
 def sample_inputs(decl: Layer, sample: Sample, seed: int, dtype=np.float32) -> tuple[np.ndarray, dict[str, Any]]:
@@ -108,6 +119,11 @@ def find_weights(decl: Layer, layer) -> dict[str, Any]:
                               f"{[weight_path(v) for v in layer.weights]}")
         found[w.name] = matches[0]
     return found
+
+
+def variable_shapes(decl: Layer, layer) -> dict[str, Any]:
+    """Each declared weight's shape, and how many variables the layer has in all."""
+    return {**{name: list(v.shape) for name, v in find_weights(decl, layer).items()}, "variables": len(layer.weights)}
 
 
 def random_weights(k, decl: Layer, layer, seed: int) -> dict[str, np.ndarray]:
@@ -193,8 +209,7 @@ def documented_defaults(k, checks, decl: Layer):
     cls = keras_class(k, decl)
     taken = inspect.signature(cls.__init__).parameters
     checks.equal("documented arguments it does not take", [], [a for a in decl.arguments if a not in taken])
-    layer = build(k, decl)
-    config = layer.get_config()
+    config = unwrap(decl, build(k, decl)).get_config()
     differing = {}
     for argument, documented in decl.arguments.items():
         if documented == REQUIRED or argument in decl.args:
@@ -223,16 +238,18 @@ def config_round_trip(k, checks, decl: Layer):
     original = build(k, decl, sample, **settings)
     x, extra = sample_inputs(decl, sample, 7)
     call(decl, original, x, extra, sample.mask)
-    config = original.get_config()
+    config = unwrap(decl, original).get_config()
     checks.equal("non-default arguments missing from the config", [], [a for a in settings if a not in config])
-    clone = type(original).from_config(config)
+    clone = type(original).from_config(original.get_config())
     call(decl, clone, x, extra, sample.mask)
-    checks.equal("config of the clone", _plain_config(config), _plain_config(clone.get_config()))
+    checks.equal("config of the clone", _plain_config(config), _plain_config(unwrap(decl, clone).get_config()))
     penalties = [sorted(float(k.to_numpy(loss)) for loss in layer.losses) for layer in (original, clone)]
     checks.close("the clone's penalties after the same call", penalties[0], penalties[1], rtol=1e-6)
-    checks.equal("weights of the clone", [weight_path(v) for v in original.weights],
-                 [weight_path(v) for v in clone.weights])
-    same = all(np.array_equal(k.values(a), k.values(b)) for a, b in zip(original.weights, clone.weights, strict=False))
+    # by declared weight (a cell's variables lose the cell's name from their paths when rebuilt from a config)
+    checks.equal("weights of the clone", variable_shapes(decl, original), variable_shapes(decl, clone))
+    set_here = [w.name for w in decl.weights if w.initializer]  # a weight without an argument draws anew
+    pairs = [(find_weights(decl, layer)[name] for layer in (original, clone)) for name in set_here]
+    same = all(np.array_equal(k.values(a), k.values(b)) for a, b in pairs)
     checks.true("the clone's initial weights equal the original's", same,
                 "Constant initializers give the same weights when rebuilt from the config")
 

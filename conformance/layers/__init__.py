@@ -147,6 +147,9 @@ class Layer:
     seed: bool = False  # takes ``seed=``
     #: Called on ``[x, value]`` (Attention) rather than ``x, value=value`` (MultiHeadAttention).
     inputs_as_list: bool = False
+    #: The layer that runs it, where it is not a layer on its own: "RNN" for the recurrent cells, which
+    #: are built as ``keras.layers.RNN(cell)`` (their defaults and config are the cell's).
+    wrapper: str | None = None
     activity_regularizer: bool = False
     #: Whether Keras 2 (tf_keras, tf.keras 2.15) has it; Keras 3 has every declared layer from ``since``.
     keras2: bool = True

@@ -247,21 +247,44 @@ def lstm(x: np.ndarray, w: Weights, args: Args, mask: np.ndarray | None = None) 
 
 # -- Attention ------------------------------------------------------------------------------------------
 
-def multi_head_attention(x: np.ndarray, w: Weights, args: Args, value: np.ndarray | None = None) -> np.ndarray:
-    """Query from ``x``, key and value from ``value`` (or ``x``): per head, ``softmax(q·kᵀ / sqrt(key_dim))·v``,
-    then the output projection."""
-    value = x if value is None else value
-
-    def project(t, name):
-        return np.einsum("btd,dhk->bthk", t, w[f"{name}/kernel"]) + w.get(f"{name}/bias", 0.0)
-
-    q, k, v = project(x, "query"), project(value, "key"), project(value, "value")
+def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, w: Weights) -> np.ndarray:
+    """Per head, ``softmax(q·kᵀ / sqrt(head_dim))·v`` (``(batch, steps, heads, head_dim)`` each), then the
+    output projection ``attention_output``."""
     scores = np.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(q.shape[-1])
     attended = np.einsum("bhqs,bshk->bqhk", softmax(scores), v)
     return np.einsum("bqhk,hko->bqo", attended, w["attention_output/kernel"]) + w.get("attention_output/bias", 0.0)
+
+
+def project(t: np.ndarray, w: Weights, name: str) -> np.ndarray:
+    """An attention projection: ``(batch, steps, dim) · (dim, heads, head_dim) + (heads, head_dim)``."""
+    return np.einsum("btd,dhk->bthk", t, w[f"{name}/kernel"]) + w.get(f"{name}/bias", 0.0)
+
+
+def multi_head_attention(x: np.ndarray, w: Weights, args: Args, value: np.ndarray | None = None) -> np.ndarray:
+    """Query from ``x``, key and value from ``value`` (or ``x``): :func:`attend`."""
+    value = x if value is None else value
+    return attend(project(x, w, "query"), project(value, w, "key"), project(value, w, "value"), w)
+
+
+def grouped_query_attention(x: np.ndarray, w: Weights, args: Args, value: np.ndarray | None = None) -> np.ndarray:
+    """``MultiHeadAttention`` with ``num_key_value_heads`` key and value heads, each shared by
+    ``num_query_heads / num_key_value_heads`` consecutive query heads."""
+    value = x if value is None else value
+    repeats = args["num_query_heads"] // args["num_key_value_heads"]
+    k, v = (np.repeat(project(value, w, name), repeats, axis=2) for name in ("key", "value"))
+    return attend(project(x, w, "query"), k, v, w)
 
 
 def dot_attention(x: np.ndarray, w: Weights, args: Args, value: np.ndarray | None = None) -> np.ndarray:
     """``Attention`` (``score_mode="dot"``, no scale): ``softmax(query · valueᵀ) · value``, query ``x``."""
     value = x if value is None else value
     return softmax(np.einsum("bqd,bsd->bqs", x, value)) @ value
+
+
+def additive_attention(x: np.ndarray, w: Weights, args: Args, value: np.ndarray | None = None) -> np.ndarray:
+    """``AdditiveAttention`` (Bahdanau): scores ``sum(scale · tanh(query + key), axis=-1)``, key = value,
+    then ``softmax(scores) · value``; ``scale`` is 1 without ``use_scale``."""
+    value = x if value is None else value
+    scale = w.get("scale", 1.0) if args.get("use_scale", True) else 1.0
+    scores = np.sum(scale * np.tanh(x[:, :, None, :] + value[:, None, :, :]), axis=-1)
+    return softmax(scores) @ value

@@ -7,9 +7,10 @@ a class takes.  Shapes are written ``(batch, ..., channels)``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
-from conformance.layers import REQUIRED, DropoutArg, Layer, Sample, Shape, Weight, declare, leading_axes_fans
+from conformance.layers import REQUIRED, DropoutArg, Layer, Sample, Shape, ShapeRule, Weight, declare, leading_axes_fans
 from conformance.layers import references as ref
 
 Args = Mapping[str, Any]
@@ -190,23 +191,39 @@ declare(Layer(
     output_shape=lambda a, s: (*s[:-1], *a["output_shape"][1:]), reference=ref.einsum_dense,
     doc="a kernel (in, 4, 6) has fan_in in and fan_out 4·6: the contracted and the output axes"))
 
-MHA_KERNELS = ("query", "key", "value")
+ATTENTION_ARGS = {"dropout": 0.0, "use_bias": True, "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros",
+                  "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+                  "kernel_constraint": None, "bias_constraint": None, "seed": None}
+
+
+def attention_weights(heads: Mapping[str, str], head_dim: str) -> tuple[Weight, ...]:
+    """The projections of a multi-head attention: ``query``, ``key`` and ``value`` kernels
+    ``(dim, heads, head_dim)`` (fan_in dim, fan_out heads·head_dim) with biases ``(heads, head_dim)``, and
+    ``attention_output`` ``(query heads, head_dim, dim)`` (fan_in heads·head_dim); ``heads`` names the
+    argument that gives each projection's number of heads."""
+    def kernel(n: str) -> ShapeRule:
+        return lambda a, s: (s[-1], a[n], a[head_dim])
+
+    def bias(n: str) -> ShapeRule:
+        return lambda a, s: (a[n], a[head_dim])
+
+    kernels = tuple(Weight(f"{name}/kernel", kernel(n), "glorot_uniform", "kernel_initializer", "kernel_regularizer",
+                           "kernel_constraint", fans=leading_axes_fans(1)) for name, n in heads.items())
+    biases = tuple(Weight(f"{name}/bias", bias(n), "zeros", "bias_initializer", "bias_regularizer", "bias_constraint",
+                          fans=None) for name, n in heads.items())
+    output = (Weight("attention_output/kernel", lambda a, s: (a[heads["query"]], a[head_dim], s[-1]), "glorot_uniform",
+                     "kernel_initializer", "kernel_regularizer", "kernel_constraint", fans=leading_axes_fans(2)),
+              Weight("attention_output/bias", lambda a, s: (s[-1],), "zeros", "bias_initializer", "bias_regularizer",
+                     "bias_constraint", fans=None))
+    return (*kernels, *biases, *output)
+
+
 declare(Layer(
     "multi-head-attention", "MultiHeadAttention", "layer",
-    arguments={"num_heads": REQUIRED, "key_dim": REQUIRED, "value_dim": None, "dropout": 0.0, "use_bias": True,
-               "output_shape": None, "attention_axes": None, "kernel_initializer": "glorot_uniform",
-               "bias_initializer": "zeros", "kernel_regularizer": None, "bias_regularizer": None,
-               "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None, "seed": None},
+    arguments={"num_heads": REQUIRED, "key_dim": REQUIRED, "value_dim": None, "output_shape": None,
+               "attention_axes": None, **ATTENTION_ARGS},
     args={"num_heads": 2, "key_dim": 4}, resolved_defaults={"value_dim": 4},
-    weights=(*(Weight(f"{name}/kernel", lambda a, s: (s[-1], a["num_heads"], a["key_dim"]), "glorot_uniform",
-                      "kernel_initializer", "kernel_regularizer", "kernel_constraint", fans=leading_axes_fans(1))
-               for name in MHA_KERNELS),
-             *(Weight(f"{name}/bias", lambda a, s: (a["num_heads"], a["key_dim"]), "zeros", "bias_initializer",
-                      "bias_regularizer", "bias_constraint", fans=None) for name in MHA_KERNELS),
-             Weight("attention_output/kernel", lambda a, s: (a["num_heads"], a["key_dim"], s[-1]), "glorot_uniform",
-                    "kernel_initializer", "kernel_regularizer", "kernel_constraint", fans=leading_axes_fans(2)),
-             Weight("attention_output/bias", lambda a, s: (s[-1],), "zeros", "bias_initializer", "bias_regularizer",
-                    "bias_constraint", fans=None)),
+    weights=attention_weights({"query": "num_heads", "key": "num_heads", "value": "num_heads"}, "key_dim"),
     samples=(Sample("default", (2, 3, 6), extra={"value": (2, 5, 6)}),
              Sample("batch-of-one", (1, 3, 6), extra={"value": (1, 5, 6)}),
              Sample("one-step", (2, 1, 6), extra={"value": (2, 1, 6)}),
@@ -216,6 +233,35 @@ declare(Layer(
     doc="kernels (dim, heads, key_dim) have fan_in dim and fan_out heads·key_dim; its activity_regularizer "
         "applies to each of its four projections ('for dense layer activity'), so it is not declared as the "
         "layer's own"))
+
+declare(Layer(
+    "group-query-attention", "GroupQueryAttention", "layer",
+    arguments={"head_dim": REQUIRED, "num_query_heads": REQUIRED, "num_key_value_heads": REQUIRED, **ATTENTION_ARGS},
+    args={"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2},
+    weights=attention_weights({"query": "num_query_heads", "key": "num_key_value_heads",
+                               "value": "num_key_value_heads"}, "head_dim"),
+    samples=(Sample("default", (2, 3, 6), extra={"value": (2, 5, 6)}),
+             Sample("one-key-value-head", (2, 3, 6), {"num_key_value_heads": 1}, extra={"value": (2, 5, 6)}),
+             Sample("init", (1, 2, 128), {"head_dim": 32, "num_query_heads": 8, "num_key_value_heads": 4},
+                    extra={"value": (1, 2, 128)})),
+    output_shape=lambda a, s: s, reference=ref.grouped_query_attention,
+    dropout=(DropoutArg("dropout", "attention probabilities"),), seed=True, since="3.3.0", keras2=False,
+    doc="keras.layers.GroupQueryAttention (GroupedQueryAttention in its module): each key and value head serves "
+        "num_query_heads / num_key_value_heads consecutive query heads; its activity_regularizer, as "
+        "MultiHeadAttention's, applies to each projection"))
+
+declare(Layer(
+    "additive-attention", "AdditiveAttention", "layer",
+    arguments={"use_scale": True, "dropout": 0.0},
+    args={},
+    weights=(Weight("scale", lambda a, s: (s[-1],), "glorot_uniform"),),
+    samples=(Sample("default", (2, 3, 4), extra={"value": (2, 5, 4)}),
+             Sample("batch-of-one", (1, 3, 4), extra={"value": (1, 5, 4)}),
+             Sample("init", (1, 3, 256), extra={"value": (1, 5, 256)})),
+    output_shape=lambda a, s: s, reference=ref.additive_attention, round_trip={"dropout": 0.1},
+    inputs_as_list=True, dropout=(DropoutArg("dropout", "attention scores"),),
+    doc="its scale (dim,) has no initializer argument; it starts from glorot_uniform (its build(); the "
+        "documentation says only 'a scalar variable'), whose fans for one axis are its length"))
 
 declare(Layer(
     "attention", "Attention", "layer",
@@ -254,25 +300,38 @@ def rnn_output(a: Args, s: Shape) -> Shape:
     return (s[0], s[1], a["units"]) if a.get("return_sequences") else (s[0], a["units"])
 
 
-declare(Layer("simple-rnn", "SimpleRNN", "layer", arguments=RNN_ARGS, args={"units": 4}, weights=rnn_weights(1),
+SIMPLE_RNN = declare(Layer("simple-rnn", "SimpleRNN", "layer", arguments=RNN_ARGS, args={"units": 4}, weights=rnn_weights(1),
               samples=RNN_SAMPLES, output_shape=rnn_output, reference=ref.simple_rnn, dropout=RNN_DROPOUT,
               seed=True, activity_regularizer=True, round_trip={"return_sequences": True}))
-declare(Layer("gru", "GRU", "layer", arguments={**RNN_ARGS, "recurrent_activation": "sigmoid", "reset_after": True},
+GRU = declare(Layer("gru", "GRU", "layer", arguments={**RNN_ARGS, "recurrent_activation": "sigmoid", "reset_after": True},
               args={"units": 4}, weights=rnn_weights(3, lambda a, s: (2, 3 * a["units"])), samples=RNN_SAMPLES,
               output_shape=rnn_output, reference=ref.gru, dropout=RNN_DROPOUT, seed=True, activity_regularizer=True,
               round_trip={"return_sequences": True}, rtol=2e-5,
               doc="reset_after=True: the bias holds an input row and a recurrent row"))
-declare(Layer("lstm", "LSTM", "layer",
+LSTM = declare(Layer("lstm", "LSTM", "layer",
               arguments={**RNN_ARGS, "recurrent_activation": "sigmoid", "unit_forget_bias": True},
               args={"units": 4}, weights=rnn_weights(4, bias_default="unit_forget_bias"), samples=RNN_SAMPLES,
               output_shape=rnn_output, reference=ref.lstm, dropout=RNN_DROPOUT, seed=True, activity_regularizer=True,
               round_trip={"return_sequences": True}, rtol=2e-5,
               doc="unit_forget_bias=True: the bias starts at zeros with ones for the forget gate"))
 
+#: What a recurrent layer takes that its cell does not: how the sequence is run, and the activity regulariser.
+SEQUENCE_ARGS = ("activity_regularizer", "return_sequences", "return_state", "go_backwards", "stateful", "unroll")
+for _layer, _slug, _cls in ((SIMPLE_RNN, "simple-rnn-cell", "SimpleRNNCell"), (GRU, "gru-cell", "GRUCell"),
+                            (LSTM, "lstm-cell", "LSTMCell")):
+    declare(dataclasses.replace(
+        _layer, slug=_slug, cls=_cls, arguments={k: v for k, v in _layer.arguments.items() if k not in SEQUENCE_ARGS},
+        samples=tuple(s for s in RNN_SAMPLES if s.name in ("default", "mask", "init")), activity_regularizer=False,
+        round_trip={}, wrapper="RNN", doc=f"run as keras.layers.RNN({_cls}(...)); {_layer.doc or 'as ' + _layer.cls}"))
+
 CONV_LSTM_ARGS = {**{k: v for k, v in RNN_ARGS.items() if k not in ("units", "unroll")},
                   "filters": REQUIRED, "kernel_size": REQUIRED, "strides": 1, "padding": "valid", "data_format": None,
                   "dilation_rate": 1, "recurrent_activation": "sigmoid", "unit_forget_bias": True}
-for _rank, (_slug, _cls) in {1: ("conv-lstm1d", "ConvLSTM1D"), 2: ("conv-lstm2d", "ConvLSTM2D")}.items():
+#: rank -> (slug, class, side of its samples, its init sample's arguments and channels)
+CONV_LSTMS = {1: ("conv-lstm1d", "ConvLSTM1D", 6, {"filters": 16, "kernel_size": 5}, 64),
+              2: ("conv-lstm2d", "ConvLSTM2D", 6, {"filters": 16, "kernel_size": 5}, 64),
+              3: ("conv-lstm3d", "ConvLSTM3D", 4, {"filters": 16, "kernel_size": 3}, 32)}
+for _rank, (_slug, _cls, _side, _init, _channels) in CONV_LSTMS.items():
     declare(Layer(
         _slug, _cls, "layer", arguments=CONV_LSTM_ARGS,
         args={"filters": 2, "kernel_size": 3},
@@ -282,8 +341,8 @@ for _rank, (_slug, _cls) in {1: ("conv-lstm1d", "ConvLSTM1D"), 2: ("conv-lstm2d"
                         "orthogonal", "recurrent_initializer", "recurrent_regularizer", "recurrent_constraint"),
                  Weight("bias", lambda a, s: (4 * a["filters"],), "unit_forget_bias", "bias_initializer",
                         "bias_regularizer", "bias_constraint", fans=None)),
-        samples=(Sample("default", (2, 3, *(6,) * _rank, 2)), Sample("batch-of-one", (1, 3, *(6,) * _rank, 2)),
-                 Sample("init", (1, 2, *(6,) * _rank, 64), {"filters": 16, "kernel_size": 5})),
+        samples=(Sample("default", (2, 3, *(_side,) * _rank, 2)), Sample("batch-of-one", (1, 3, *(_side,) * _rank, 2)),
+                 Sample("init", (1, 2, *(_side,) * _rank, _channels), _init)),
         dropout=RNN_DROPOUT, seed=True, activity_regularizer=True, round_trip={"return_sequences": True},
         doc="no reference: its forward computation is not checked, only the four topics"))
 
