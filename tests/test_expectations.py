@@ -1,6 +1,8 @@
 """Expectation records as data (divergence, skip, tolerance, change): loading, validation, strict judging,
 stale records and drafts."""
 
+import dataclasses
+
 import pytest
 
 from conformance import cases
@@ -273,3 +275,15 @@ def test_a_draft_seen_on_a_bfloat16_cpu_is_not_scoped_to_it_untried(tmp_path):
                                           .replace('evidence = ""', 'evidence = "where"'))
     [d] = expectations.load_all(tmp_path)
     assert d.devices == ()
+
+
+def test_a_pattern_record_is_about_the_cases_of_its_family_that_make_its_check():
+    """A `layer-*-regularizers` record of 'activity-penalty' leaves a layer without one alone, and holds strictly
+    where the check is made."""
+    ok, bad = Check("c", 1, 1, True), Check("c", 1, 2, False)
+    pattern = dataclasses.replace(divergence(observed=2), case="layer-*-regularizers")
+    assert judge([Check("other", 1, 1, True)], [pattern]).status == "pass"
+    assert judge([bad], [pattern]).status == "divergence"
+    assert "no longer happens" in judge([ok], [pattern]).problems[0]
+    exact = dataclasses.replace(pattern, case="layer-dense-regularizers")
+    assert "did not make" in judge([Check("other", 1, 1, True)], [exact]).problems[0]
