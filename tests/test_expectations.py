@@ -287,3 +287,5 @@ def test_a_pattern_record_is_about_the_cases_of_its_family_that_make_its_check()
     assert "no longer happens" in judge([ok], [pattern]).problems[0]
     exact = dataclasses.replace(pattern, case="layer-dense-regularizers")
     assert "did not make" in judge([Check("other", 1, 1, True)], [exact]).problems[0]
+    own = dataclasses.replace(exact, observed=3)  # the case's own record wins over the pattern's
+    assert judge([Check("c", 1, 3, False)], [pattern, own]).status == "divergence"

@@ -181,6 +181,27 @@ class Checks:
             how += f"; max abs error {np.max(np.abs(obs - exp), initial=0.0):.3g}"
         return self._add(Check(name, summarise(exp), summarise(obs), ok, how, kind, key, override))
 
+    def which(self, name: str, expected: str, candidates: dict[str, float], observed: float, *, rtol: float,
+              key: str = "") -> bool:
+        """Which of ``candidates`` (a description -> its value) the number ``observed`` is, within ``rtol``
+        (the first that holds, ``expected`` among them); the number itself where none does.  Passes where it
+        is ``expected``.  A ``[[tolerance]]`` record covering the check applies its ``rtol`` instead."""
+        def found(r: float) -> str | None:
+            return next((label for label, value in candidates.items() if np.isclose(observed, value, rtol=r, atol=0.0)),
+                        None)
+
+        label = found(rtol)
+        how = f"rtol={rtol:g}"
+        record = self.tolerances.get(key or key_of(name))
+        override = None
+        if record is not None:
+            override = {"rtol": record.rtol, "atol": record.atol, "passes_default": label == expected, "file": record.file}
+            how = f"rtol={record.rtol:g} by a tolerance record in {record.file} (default {how})"
+            label = found(record.rtol)
+        how += "; " + ", ".join(f"{summarise(float(v))} is {k}" for k, v in candidates.items())
+        return self._add(Check(name, expected, label if label is not None else summarise(float(observed)),
+                               label == expected, how, "exact", key, override))
+
     def record(self, name: str, expected: Any, observed: Any, passed: bool, how: str, *, key: str = "",
                kind: str = "exact") -> bool:
         """A comparison whose rule ``how`` the caller applied itself (``passed``); ``kind="numeric"`` for a

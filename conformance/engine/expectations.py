@@ -350,6 +350,9 @@ def judge(checks: list[Check], records: list[Record]) -> Verdict:
 
     (Tolerances were applied when the checks were made: ``Checks(tolerances=...)``.)
     """
+    named = {(d.kind, d.check) for d in records if "*" not in d.case}
+    # a record naming the case itself takes precedence over a pattern's about the same check
+    records = [d for d in records if "*" not in d.case or (d.kind, d.check) not in named]
     by_key = {c.key: c for c in checks}
     problems: list[str] = []
     held: list[Record] = []
