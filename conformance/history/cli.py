@@ -189,8 +189,8 @@ def cmd_list(args) -> int:
     if stale:
         print(f"\n{len(stale)} expectation record(s) apply to none of these stacks\n"
               "(stale, or for another backend):")
-        for record in stale:
-            print(f"  {record.file}:{record.line} {record.case}" + (f" [{record.check}]" if record.check else ""))
+        for record in stale:  # the check on a line of its own: case and check together pass 80 columns
+            print(f"  {record.file}:{record.line} {record.case}" + (f"\n      [{record.check}]" if record.check else ""))
     return EXIT_OK
 
 
