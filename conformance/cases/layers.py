@@ -247,9 +247,9 @@ def config_round_trip(k, checks, decl: Layer):
     checks.close("the clone's penalties after the same call", penalties[0], penalties[1], rtol=1e-6)
     # by declared weight (a cell's variables lose the cell's name from their paths when rebuilt from a config)
     checks.equal("weights of the clone", variable_shapes(decl, original), variable_shapes(decl, clone))
+    ours, theirs = find_weights(decl, original), find_weights(decl, clone)
     set_here = [w.name for w in decl.weights if w.initializer]  # a weight without an argument draws anew
-    pairs = [(find_weights(decl, layer)[name] for layer in (original, clone)) for name in set_here]
-    same = all(np.array_equal(k.values(a), k.values(b)) for a, b in pairs)
+    same = all(np.array_equal(k.values(ours[name]), k.values(theirs[name])) for name in set_here)
     checks.true("the clone's initial weights equal the original's", same,
                 "Constant initializers give the same weights when rebuilt from the config")
 
