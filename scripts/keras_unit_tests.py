@@ -46,8 +46,11 @@ KERAS_TESTS = ["src/initializers", "src/regularizers", "src/layers/regularizatio
                "src/layers/convolutional/conv_test.py", "src/layers/convolutional/conv_transpose_test.py",
                "src/layers/convolutional/depthwise_conv_test.py", "src/layers/convolutional/separable_conv_test.py",
                "src/layers/attention/attention_test.py", "src/layers/attention/multi_head_attention_test.py",
-               "src/layers/rnn/simple_rnn_test.py", "src/layers/rnn/gru_test.py", "src/layers/rnn/lstm_test.py",
-               "src/layers/rnn/conv_lstm1d_test.py", "src/layers/rnn/conv_lstm2d_test.py",
+               "src/layers/attention/additive_attention_test.py",
+               "src/layers/attention/grouped_query_attention_test.py",
+               "src/layers/rnn/rnn_test.py", "src/layers/rnn/simple_rnn_test.py", "src/layers/rnn/gru_test.py",
+               "src/layers/rnn/lstm_test.py", "src/layers/rnn/conv_lstm_test.py", "src/layers/rnn/conv_lstm1d_test.py",
+               "src/layers/rnn/conv_lstm2d_test.py", "src/layers/rnn/conv_lstm3d_test.py",
                "src/layers/rnn/dropout_rnn_cell_test.py"]
 
 

@@ -135,6 +135,32 @@ def test_a_release_page_says_what_the_history_tells_of_a_change_no_record_explai
             "(JAX 0.4.30 → JAX 0.4.31), which may have moved it.") in other_framework  # the verdict changed
 
 
+def layer_fp(case_id, status, value=None):
+    """A fingerprint with one case of a declared layer: skipped (nothing observed) or run."""
+    behaviour = {} if value is None else {"out": {"kind": "exact", "value": value, "label": "output"}}
+    return {"format": fingerprint.FORMAT, "format_version": fingerprint.FORMAT_VERSION,
+            "environment": {"impl": "keras3:jax"}, "surface": {},
+            "cases": {case_id: {"topic": "norm", "description": "d", "status": status, "behaviour": behaviour,
+                                "notes": {}}}}
+
+
+def test_a_release_page_explains_the_cases_of_a_layer_keras_gained_there_from_its_declaration():
+    """RMSNormalization's declaration says since="3.9.0": its cases going from a skip to a run at 3.9.0 are
+    explained by it; the same change at a release its declaration does not name is not."""
+    case_id = "layer-rms-normalization-forward-default"
+    stacks = [stack("3.8.0"), stack("3.9.0"), stack("3.10.0")]
+    tl = history.timeline([(stacks[0], layer_fp(case_id, "skip")), (stacks[1], layer_fp(case_id, "pass", 1)),
+                           (stacks[2], layer_fp(case_id, "pass", 2))])
+    changes = history.changes_by_release(tl)
+    page = timeline.release_page(tl, 1, changes["3.9.0"], [])
+    assert "`layers.RMSNormalization` first ships in Keras 3.9.0. Evidence: its declaration, `since=\"3.9.0\"` " \
+           "(conformance/layers/zoo.py:" in page and "Not yet verified" not in page
+    later = timeline.release_page(tl, 2, changes["3.10.0"], [])  # a changed value, not an appearance
+    assert "first ships" not in later and "Not yet verified" in later
+    early = history.timeline([(stack("3.0.0"), layer_fp(case_id, "skip")), (stack("3.1.0"), layer_fp(case_id, "pass", 1))])
+    assert "Not yet verified" in timeline.release_page(early, 1, history.changes_by_release(early)["3.1.0"], [])
+
+
 def test_a_release_is_compared_with_the_release_it_follows_not_the_column_before_it():
     """Keras 3 on TensorFlow 2.16 follows Keras 2.15 on TensorFlow 2.15, though tf_keras 2.16 sorts between."""
     keras2 = Stack("keras-2.15-tf", "tensorflow", "2.15", "2024-03-08", ("tensorflow-cpu==2.15.1",),

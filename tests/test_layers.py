@@ -116,3 +116,43 @@ def test_the_command_line_reports_an_inconsistent_declaration_in_one_line_and_ex
     assert cli.main(["list"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "layer declaration prelu (PReLU)" in err and "Traceback" not in err
+
+
+def test_a_config_round_trip_records_what_the_clone_keeps_not_how_the_config_is_written():
+    from conformance.cases.layers import config_differences
+
+    written = {"dtype": {"class_name": "FloatDTypePolicy", "config": {"name": "float32"}}, "rate": 0.25}
+    assert config_differences(written, dict(written)) == {}  # however Keras writes it, a kept config is {}
+    assert config_differences({"rate": 0.25, "seed": 77}, {"rate": 0.5}) == {
+        "rate": [0.25, 0.5], "seed": [77, "<absent>"]}
+
+
+@pytest.mark.parametrize("original, clone, said", [
+    ([0.015, 0.02], [0.015, 0.02 * (1 + 1e-7)], "the original's"),
+    ([0.015, 0.02, 0.01875], [0.015, 0.01875], "2 where the original has 3"),
+    ([0.015, 0.02], [0.015, 0.03], "1 of 2 differ"),
+    ([], [], "the original's"),
+])
+def test_the_clones_penalties_are_said_against_the_originals(original, clone, said):
+    """In words, so that a release that rescales every penalty (activity penalties divided by the batch size
+    from 3.14) does not change the round trip's record when the clone still matches."""
+    from conformance.cases.layers import penalties_against
+
+    assert penalties_against(original, clone) == said
+    assert penalties_against([10 * p for p in original], [10 * p for p in clone]) == said
+
+
+@pytest.mark.parametrize("error, compute, said", [
+    (3.0, "float64", "within"),
+    (64.0, "float64", "within"),
+    (4e8, "float64", "float32's precision"),  # 4e8 eps of float64 is 0.8 eps of float32
+    (2e13, "float64", "≤ 35184372088832 eps of float64"),  # beyond float32 too
+    (100.0, "bfloat16", "≤ 128 eps of bfloat16"),  # a one-pass variance's cancellation
+    (100.0, "float32", "≤ 128 eps of float32"),
+    (float("inf"), "float64", "not finite"),
+])
+def test_a_policy_output_beyond_its_budget_is_recorded_as_the_precision_it_carries(error, compute, said):
+    """A category, not the measured error: the same Keras on another CPU records the same value."""
+    from conformance.cases.layers import precision_carried
+
+    assert precision_carried(error, compute) == said

@@ -16,7 +16,7 @@ from packaging.version import Version
 from conformance.data.fingerprint import same_value
 from conformance.data.schema import Attributed, ReleaseChange, Timeline, TimelineCase, TimelineStack, ValueRun
 from conformance.data.target import Target, family_of
-from conformance.history.model import changes_at, previous_of, value_at, verdict_at  # noqa: F401 (view.X too)
+from conformance.history.model import ABSENT, changes_at, previous_of, value_at, verdict_at  # noqa: F401 (view.X too)
 
 #: Background colours of a case's successive behaviours along the releases (the first is the oldest).
 PALETTE = ("#dbe9f6", "#fde2c4", "#d5efd5", "#f3d3e6", "#e6e0f5", "#fff3b0", "#cfeff0", "#f5d0c5")
@@ -226,6 +226,8 @@ def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records
         if reasons:
             out += [""] + [f"  - *{r.reason}* Evidence: {r.evidence} ({r.file}:{r.line}{scope_text(r)})"
                            for r in reasons.values()]
+        elif added := added_layer(case_id, items, stack, before):
+            out += ["", "  - " + added]
         elif case_id.startswith("surface-"):
             out += ["", "  - Read from the two releases' constructor signatures and `get_config()` "
                         "(conformance/engine/surface.py): the surface is its own evidence."]
@@ -262,6 +264,28 @@ def attribution_page(tl: Timeline, index: int, cross_framework: str, attributed:
     counts = {m: sum(a["moved_by"] == m for a in attributed) for m in dict.fromkeys(a["moved_by"] for a in attributed)}
     out += ["", "Moved by: " + ", ".join(f"{m} {n}" for m, n in counts.items()) + ".", ""]
     return "\n".join(out)
+
+
+def added_layer(case_id: str, items: list[ReleaseChange], stack: TimelineStack, before: TimelineStack) -> str:
+    """The line for the cases of a declared layer that first run at this release, because Keras gained the
+    layer there (its declaration's ``since``, or ``keras2=False`` from Keras 2 to 3): each of their changes is
+    from nothing observed, or from a skip.  Empty for any other change."""
+    from conformance.layers import all_layers
+
+    if not all(c["old"] == ABSENT or c["key"] == "verdict" and c["old"] == "skip" for c in items):
+        return ""
+    slugs = [d for d in all_layers() if case_id.startswith(f"layer-{d.slug}-")]
+    if not slugs:
+        return ""
+    decl = max(slugs, key=lambda d: len(d.slug))
+    families = family_of(before.get("impl", "keras3")), family_of(stack.get("impl", "keras3"))
+    if families == ("keras2", "keras3") and not decl.keras2:
+        return (f"Keras 2 has no `layers.{decl.cls}`; Keras 3 has it. Evidence: its declaration, "
+                f"`keras2=False` ({decl.defined_at}).")
+    if families == ("keras3", "keras3") and version_of(before) < Version(decl.since) <= version_of(stack):
+        return (f"`layers.{decl.cls}` first ships in Keras {decl.since}. Evidence: its declaration, "
+                f"`since=\"{decl.since}\"` ({decl.defined_at}), read in the releases' `keras/layers`.")
+    return ""
 
 
 def unexplained(tl: Timeline, index: int, case_id: str, items: list[ReleaseChange],

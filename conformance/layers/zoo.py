@@ -245,7 +245,7 @@ declare(Layer(
              Sample("init", (1, 2, 128), {"head_dim": 32, "num_query_heads": 8, "num_key_value_heads": 4},
                     extra={"value": (1, 2, 128)})),
     output_shape=lambda a, s: s, reference=ref.grouped_query_attention,
-    dropout=(DropoutArg("dropout", "attention probabilities"),), seed=True, since="3.3.0", keras2=False,
+    dropout=(DropoutArg("dropout", "attention probabilities"),), seed=True, keras2=False,
     doc="keras.layers.GroupQueryAttention (GroupedQueryAttention in its module): each key and value head serves "
         "num_query_heads / num_key_value_heads consecutive query heads; its activity_regularizer, as "
         "MultiHeadAttention's, applies to each projection"))
