@@ -17,6 +17,7 @@ from typing import Any
 from conformance.data.fingerprint import has_changes, numbers
 from conformance.data.schema import Change, ChangedCase, Diff, Environment
 from conformance.data.target import Target
+from conformance.edges import said
 
 FLAPPING_TITLE = "Flapping between repeated runs"
 FLAPPING_TEXT = ("Checks whose value differed between repeated runs of one stack (history run --repeat), on either "
@@ -147,9 +148,13 @@ def markdown(d: Diff) -> str:
     for topic, entries in by_topic(d).items():
         out += ["", f"## {topic}", ""]
         for case_id, entry in entries:
-            out += [f"### `{case_id}`", "", f"{entry['description']} ({MEANINGS[meaning(entry)]})", "",
-                    "| what | old | new |", "|---|---|---|"]
-            for c in entry["changes"]:
+            out += [f"### `{case_id}`", "", f"{entry['description']} ({MEANINGS[meaning(entry)]})", ""]
+            outcomes = [c for c in entry["changes"] if c.get("kind") == "outcome"]
+            out += [f"- {said(c['what'], c['old'], c['new'])}" for c in outcomes] + ([""] if outcomes else [])
+            rest = [c for c in entry["changes"] if c.get("kind") != "outcome"]
+            if rest:
+                out += ["| what | old | new |", "|---|---|---|"]
+            for c in rest:
                 cell = lambda v: _show(v).replace("|", "\\|")  # noqa: E731
                 out.append(f"| {c['what']} | {cell(c['old'])} | {cell(c['new'])} |")
             out.append("")
@@ -182,6 +187,11 @@ def _html_value(value: Any) -> str:
     text = html.escape(_show(value))
     is_error = isinstance(value, str) and ERROR_TEXT.match(value)
     return f"<code class='error'>{text}</code>" if is_error else f"<code>{text}</code>"
+
+
+def _html_said(text: str) -> str:
+    """A changed outcome's sentence (``edges.said``) in HTML: the call, in backquotes, as code."""
+    return re.sub(r"`([^`]*)`", lambda m: f"<code>{m.group(1)}</code>", html.escape(text, quote=False))
 
 
 def html_page(d: Diff) -> str:
@@ -227,11 +237,17 @@ def html_page(d: Diff) -> str:
         for case_id, entry in entries:
             m = meaning(entry)
             parts.append(f"<h3 id='{e(case_id)}'><code>{e(case_id)}</code> <span class='tag {m}'>"
-                         f"{e(MEANINGS[m])}</span></h3><p>{e(entry['description'])}</p>"
-                         "<table class='changes'><tr><th>what</th><th>old</th><th>new</th></tr>")
-            parts += [f"<tr><td>{e(c['what'])}</td><td>{_html_value(c['old'])}</td><td>{_html_value(c['new'])}</td>"
-                      "</tr>" for c in entry["changes"]]
-            parts.append("</table>")
+                         f"{e(MEANINGS[m])}</span></h3><p>{e(entry['description'])}</p>")
+            outcomes = [c for c in entry["changes"] if c.get("kind") == "outcome"]
+            if outcomes:  # the same sentences as the Markdown, the call in code
+                parts.append("<ul>" + "".join(f"<li>{_html_said(said(c['what'], c['old'], c['new']))}</li>"
+                                              for c in outcomes) + "</ul>")
+            rest = [c for c in entry["changes"] if c.get("kind") != "outcome"]
+            if rest:
+                parts.append("<table class='changes'><tr><th>what</th><th>old</th><th>new</th></tr>")
+                parts += [f"<tr><td>{e(c['what'])}</td><td>{_html_value(c['old'])}</td>"
+                          f"<td>{_html_value(c['new'])}</td></tr>" for c in rest]
+                parts.append("</table>")
             for side in ("old", "new"):
                 parts += [f"<p class='recorded'>Recorded on the {side} side ({e(_label(d[side]))}), "
                           f"<i>{e(r.check)}</i>: {e(r.reason)}<br>Evidence: {e(r.evidence)}</p>"

@@ -233,7 +233,8 @@ def compare_case(old: CaseEntry, new: CaseEntry) -> list[Change]:
         observation = b or a
         assert observation is not None
         if not same_value(observation["kind"], a_value, b_value):
-            changes.append({"what": observation.get("label", name), "key": name, "old": a_value, "new": b_value})
+            changes.append({"what": observation.get("label", name), "key": name, "old": a_value, "new": b_value,
+                            "kind": observation["kind"]})
     notes_before, notes_after = old.get("notes", {}), new.get("notes", {})
     for name in sorted(set(notes_before) | set(notes_after)):
         a_value = notes_before[name] if name in notes_before else "(none)"

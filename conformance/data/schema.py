@@ -32,7 +32,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 #: A verdict (conformance.engine.verdict.STATUSES).
 Status = Literal["pass", "divergence", "fail", "skip"]
 #: How a check's value is compared: exactly, within a tolerance, or by a statistical test.
-Kind = Literal["exact", "numeric", "statistical"]
+Kind = Literal["exact", "numeric", "statistical", "outcome"]
 #: Versions and device of a run, by name as its header has them: ``keras`` ("3.15.1 (keras)"), the framework's
 #: name (``jax``, ``tensorflow``, ...), ``numpy``, ``python``, ``device``, ``device_kind``, and where they apply
 #: ``cpu_like``, ``impl``, ``stack``, ``recipe``, ``runs``.
@@ -150,6 +150,7 @@ class Change(TypedDict):
     key: NotRequired[str]
     old: Value
     new: Value
+    kind: NotRequired[str]  # the check's kind ("outcome": conformance.edges); absent for the verdict and notes
 
 
 class ChangedCase(TypedDict):

@@ -91,7 +91,8 @@ class Check:
     observed: Any
     passed: bool
     how: str = "equal"  # how they were compared, e.g. "rtol=1e-6" or "z-test alpha=1e-6"
-    kind: str = "exact"  # exact | numeric (compared with a tolerance) | statistical (a test on random draws)
+    #: exact | numeric (compared with a tolerance) | statistical (a test on random draws) | outcome (recorded only)
+    kind: str = "exact"
     key: str = ""  # stable, what records and fingerprints name it by; key_of(name) unless the case gives one
     #: A looser tolerance a [[tolerance]] record granted: {"rtol", "atol", "passes_default", "file"}; None if none.
     override: dict[str, Any] | None = None
@@ -207,6 +208,11 @@ class Checks:
         """A comparison whose rule ``how`` the caller applied itself (``passed``); ``kind="numeric"`` for a
         measured number compared within a budget, which fingerprints then compare with a tolerance too."""
         return self._add(Check(name, summarise(expected), summarise(observed), bool(passed), how, kind, key=key))
+
+    def outcome(self, name: str, observed: str, *, key: str = "") -> bool:
+        """What a call at the edge of an argument gave (``conformance.edges``), recorded and not judged: no
+        verdict depends on it; a fingerprint keeps it, so that a release that changes it shows in the history."""
+        return self._add(Check(name, "(recorded)", observed, True, "recorded, not judged", "outcome", key))
 
     def true(self, name: str, observed: bool, what: str, *, key: str = "") -> bool:
         """A property that must hold; ``what`` says which, for the report."""

@@ -91,10 +91,11 @@ class CaseTimeout(BaseException):
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`CaseTimeout` in this thread once ``seconds`` have passed.
+def time_limit(seconds: float | None, stop: type[BaseException] = CaseTimeout, cpu: bool = False) -> Iterator[None]:
+    """Raise ``stop`` (:class:`CaseTimeout`) in this thread once ``seconds`` have passed: of wall time, or with
+    ``cpu`` of the process's CPU time (SIGPROF), which a busy machine does not make pass faster.
 
-    Uses SIGALRM, so it acts in the main thread of a process (pytest's, and
+    Uses a signal, so it acts in the main thread of a process (pytest's, and
     each xdist worker's); elsewhere, or with ``seconds`` None or 0, no limit.
     A case stuck inside a native call is stopped when that call returns.
     """
@@ -104,15 +105,16 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         return
 
     def expire(signum, frame):
-        raise CaseTimeout
+        raise stop
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    number, timer = (signal.SIGPROF, signal.ITIMER_PROF) if cpu else (signal.SIGALRM, signal.ITIMER_REAL)
+    previous = signal.signal(number, expire)
+    signal.setitimer(timer, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(timer, 0)
+        signal.signal(number, previous)
 
 
 def run_case(case: Case, adapter, records: list[Record], timeout: float | None = None) -> CaseResult:

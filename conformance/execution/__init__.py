@@ -87,6 +87,13 @@ class SuiteRun:
         """The IDs of the cases that failed, in the complete or the partial results."""
         return [r["id"] for r in (self.results or self.partial).get("results", []) if r["status"] == "fail"]
 
+    def outcomes(self) -> dict[tuple[str, str], Any]:
+        """``{(case, check label): observed}`` of the recorded outcomes (checks of kind ``outcome``, which no
+        verdict depends on: ``conformance.edges``) in the complete results; empty without them."""
+        results: list[Any] = list(self.results["results"]) if self.results is not None else []
+        return {(r["id"], c["name"]): c["observed"] for r in results for c in r.get("checks", [])
+                if c.get("kind") == "outcome"}
+
 
 def pytest_child(args: list[str], workdir: Path, *, place: Place = HERE, timeout: float | None = None,
                  capture: bool = False) -> subprocess.CompletedProcess:

@@ -16,6 +16,7 @@ from packaging.version import Version
 from conformance.data.fingerprint import same_value
 from conformance.data.schema import Attributed, ReleaseChange, Timeline, TimelineCase, TimelineStack, ValueRun
 from conformance.data.target import Target, family_of
+from conformance.edges import said
 from conformance.history.model import ABSENT, changes_at, previous_of, value_at, verdict_at  # noqa: F401 (view.X too)
 
 #: Background colours of a case's successive behaviours along the releases (the first is the oldest).
@@ -220,7 +221,10 @@ def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records
     for case_id, items in sorted(by_case.items()):
         out += [f"## `{case_id}`", ""]
         for c in items:
-            out.append(f"- **{c['check']}**: `{value_text(c['old'])}` → `{value_text(c['new'])}`")
+            if tl["cases"][case_id]["checks"][c["key"]]["kind"] == "outcome":  # conformance.edges
+                out.append(f"- {said(c['check'], c['old'], c['new'])}")
+            else:
+                out.append(f"- **{c['check']}**: `{value_text(c['old'])}` → `{value_text(c['new'])}`")
         explained = [r for r in records if r.covers(case_id) and applies(r, stack) != applies(r, before)]
         reasons = {r.reason: r for r in explained}  # one line per reason, however many checks it covers
         if reasons:

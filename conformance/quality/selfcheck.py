@@ -6,7 +6,9 @@ made in a temporary directory (real directories, every file a symlink to the
 original except the mutated one), put first on ``PYTHONPATH``, and the
 conformance suite runs against it in its own process.  The mutation is
 
-* **killed** when the run fails (the first case that failed is reported),
+* **killed** when the run fails (the first case that failed is reported), or
+  when it changes an outcome the unmutated run recorded (``conformance.edges``:
+  what a call at the edge of an argument gives, recorded and not judged),
 * **survived** when the run passes (unless the catalogue documents it as
   ``equivalent``: no observable behaviour changes),
 * **stale** when its text is not in the installed version (not counted),
@@ -130,28 +132,51 @@ def shadow_copy(source: Path, root: Path, package: str, mutation: Mutation) -> P
     return dest
 
 
+@dataclass
+class SuiteOutcome:
+    """What one run of the suite gave: its exit code (None on timeout), the cases that failed, the tail of its
+    output, and the outcomes it recorded (``SuiteRun.outcomes``)."""
+
+    code: int | None
+    failed: list[str]
+    tail: str
+    outcomes: dict[tuple[str, str], object] = field(default_factory=dict)
+
+
 def run_suite(impl_id: str, pythonpath: Path | None, timeout: float, keyword: str | None = None,
-              first_failure: bool = True) -> tuple[int | None, list[str], str]:
-    """Run the conformance suite in a new process; (exit code or None on timeout, failed case IDs, tail)."""
+              first_failure: bool = True) -> SuiteOutcome:
+    """Run the conformance suite in a new process."""
     with tempfile.TemporaryDirectory(prefix="selfcheck-run-") as tmp:
         # -x stops at the first failure, so the results are those of an incomplete run (FILE.partial)
         run = execution.run(impl_id, Path(tmp), *(["-x"] if first_failure else []), keyword=keyword, timeout=timeout,
                             place=execution.Place(first_on_path=pythonpath), capture=True)
     if run.returncode is None:
-        return None, [], "timed out"
-    return run.returncode, run.failed_cases(), "\n".join(run.output.strip().splitlines()[-3:])
+        return SuiteOutcome(None, [], "timed out")
+    return SuiteOutcome(run.returncode, run.failed_cases(), "\n".join(run.output.strip().splitlines()[-3:]),
+                        run.outcomes())
+
+
+def changed_outcomes(baseline: dict[tuple[str, str], object], mutant: dict[tuple[str, str], object]) -> list[str]:
+    """'<case>: <call> gave <before>, now <after>' for each outcome the mutant changed, in the baseline's order."""
+    return [f"{case}: {label} gave {before}, now {mutant[case, label]}"
+            for (case, label), before in baseline.items() if (case, label) in mutant and mutant[case, label] != before]
 
 
 def check_mutation(m: Mutation, impl_id: str, source: Path, package: str, timeout: float,
-                   keyword: str | None) -> Outcome:
+                   keyword: str | None, baseline: dict[tuple[str, str], object] | None = None) -> Outcome:
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"selfcheck-{m.id}-") as tmp:
         if shadow_copy(source, Path(tmp), package, m) is None:
             return Outcome(m.id, m.description, "stale", detail=f"text not found in {m.file}")
-        code, failed, tail = run_suite(impl_id, Path(tmp), timeout, keyword)
+        run = run_suite(impl_id, Path(tmp), timeout, keyword)
+    code, failed, tail = run.code, run.failed, run.tail
     seconds = round(time.monotonic() - start, 1)
     if code is None:
         return Outcome(m.id, m.description, "timeout", seconds=seconds, detail=f"over {timeout:g} s")
+    changed = changed_outcomes(baseline or {}, run.outcomes) if code == 0 else []
+    if changed:
+        return Outcome(m.id, m.description, "killed", [c.split(":", 1)[0] for c in changed], seconds,
+                       f"changed {len(changed)} recorded outcome(s); first, {changed[0]}")
     if code == 0:
         status = "equivalent" if m.equivalent else "survived"
         return Outcome(m.id, m.description, status, seconds=seconds, detail=m.equivalent)
@@ -187,7 +212,8 @@ def selfcheck(impl_id: str, jobs: int = 2, timeout: float = 300.0, only: list[st
     chosen = applicable(mutations, spec.backend, only)
     source = package_dir(package)
     report(f"selfcheck {impl_id}: {len(chosen)} mutations of {source}, {jobs} at a time")
-    code, failed, tail = run_suite(impl_id, None, timeout, keyword, first_failure=False)
+    base = run_suite(impl_id, None, timeout, keyword, first_failure=False)
+    code, failed, tail = base.code, base.failed, base.tail
     if code == ExitCode.NO_TESTS_COLLECTED:
         raise SelfcheckError(suite.nothing_selected(keyword, where=impl_id))
     if code != 0:
@@ -198,7 +224,7 @@ def selfcheck(impl_id: str, jobs: int = 2, timeout: float = 300.0, only: list[st
     outcomes: list[Outcome] = []
 
     def one(m: Mutation) -> Outcome:
-        outcome = check_mutation(m, impl_id, source, package, timeout, keyword)
+        outcome = check_mutation(m, impl_id, source, package, timeout, keyword, base.outcomes)
         outcomes.append(outcome)
         by = f" by {outcome.killed_by[0]}" if outcome.killed_by else ""
         report(f"[{len(outcomes)}/{len(chosen)}] {outcome.status:<10} {m.id}{by} ({outcome.seconds:g} s)"
