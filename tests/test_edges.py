@@ -167,3 +167,15 @@ def test_a_diff_says_a_changed_outcome_in_words_in_markdown_and_html():
     md, page = diffreport.render(d, "md"), diffreport.render(d, "html")
     assert "- `Dropout(rate=1.5)` no longer raises ValueError: Invalid value; now accepts it; config: 1.5" in md
     assert "<li><code>Dropout(rate=1.5)</code> no longer raises ValueError: Invalid value; now accepts it" in page
+
+
+def test_the_command_line_reports_a_grid_entry_that_cannot_be_built_in_one_line_and_exit_2(monkeypatch, capsys):
+    from conformance import cli
+
+    def broken():
+        raise EdgeError("layer declaration dropout: argument rate is required and has no sample value in args")
+
+    monkeypatch.setattr(cases, "all_cases", broken)
+    assert cli.main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument rate is required" in err and "Traceback" not in err

@@ -35,6 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from conformance.engine.checks import error_text
+from conformance.layers import DeclarationError
 
 #: The length an outcome is cut to.
 OUTCOME_LIMIT = 160
@@ -43,8 +44,9 @@ OUTCOME_LIMIT = 160
 TIME_LIMIT = 6.0
 
 
-class EdgeError(Exception):
-    """A grid entry that cannot be built (a required argument with no sample): one line naming it."""
+class EdgeError(DeclarationError):
+    """A grid entry that cannot be built (a required argument with no sample): one line naming it, which
+    ``keras-conformance`` and the plugin report as they report an inconsistent declaration (exit status 2)."""
 
 
 class Missing(Exception):
