@@ -22,6 +22,7 @@ Every value is fixed, so two runs of one stack record the same outcomes.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -199,31 +200,23 @@ def applied(module: str) -> str:
     return f"(shape={SHAPE})" if module == "initializers" else "(w)"
 
 
-def apply(module: str, obj: Any) -> Any:
-    if module == "initializers":
-        return values(obj(shape=SHAPE))
-    return values(obj(WEIGHT))
-
-
-def values(x: Any) -> Any:
-    """A tensor as NumPy (any backend's), for ``array_text``."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+def apply(k: Any, module: str, obj: Any) -> Any:
+    """An initializer called for ``SHAPE``, a regulariser or constraint on ``WEIGHT``, as NumPy."""
+    return k.to_numpy(obj(shape=SHAPE) if module == "initializers" else obj(WEIGHT))
 
 
 def construct_and_apply(k: Any, module: str, cls: str, argument: str = "", given: Value | None = None) -> Any:
     """``<cls>(<argument>=<given>)`` (``<cls>()`` without one), then called (``apply``)."""
     kwargs = {argument: given.make(k.keras)} if given is not None else {}
-    return apply(module, attribute(k.keras, module, cls)(**kwargs))
+    return apply(k, module, attribute(k.keras, module, cls)(**kwargs))
 
 
 def same(k: Any, module: str, cls: str, seed: Value, twice: bool) -> str:
     """Whether two draws are equal: of one instance called twice, or of two instances with ``seed``."""
     make = attribute(k.keras, module, cls)
     first = make(seed=seed.make(k.keras))
-    a = values(first(shape=SHAPE))
-    b = values((first if twice else make(seed=seed.make(k.keras)))(shape=SHAPE))
+    a = k.to_numpy(first(shape=SHAPE))
+    b = k.to_numpy((first if twice else make(seed=seed.make(k.keras)))(shape=SHAPE))
     return "the same values" if np.array_equal(a, b) else "other values"
 
 
@@ -289,8 +282,7 @@ def training_call(k: Any, decl: Any, name: str, rate: float) -> str:
     what a rate at its limit does (``float32 (4, 6), all zeros``; ``…, the inference output``)."""
     from conformance.cases.layers import build, call, sample_inputs
 
-    if getattr(k.keras.layers, decl.cls, None) is None:
-        raise Missing(f"keras.layers.{decl.cls}")
+    layer_class(k, decl)
     sample = decl.samples[0]
     x, extra = sample_inputs(decl, sample, 5)
     layer = build(k, decl, sample, **{name: rate})
@@ -319,8 +311,7 @@ def masked_call(k: Any, decl: Any, sample: Any, mask: str) -> str:
     own boolean mask: what a mask of another dtype, rank or length does.  One layer serves every mask."""
     from conformance.cases.layers import build, call, sample_inputs
 
-    if getattr(k.keras.layers, decl.cls, None) is None:
-        raise Missing(f"keras.layers.{decl.cls}")
+    layer_class(k, decl)
     x, extra = sample_inputs(decl, sample, 7)
     if decl.slug not in SHARED:
         layer = build(k, decl, sample)
@@ -333,10 +324,12 @@ def masked_call(k: Any, decl: Any, sample: Any, mask: str) -> str:
 
 def construct(k: Any, decl: Any, argument: str, given: Value) -> Any:
     """The declared layer with its sample arguments and ``argument=given``."""
-    cls = getattr(k.keras.layers, decl.cls, None)
-    if cls is None:
-        raise Missing(f"keras.layers.{decl.cls}")
-    return cls(**{**decl.args, argument: given.make(k.keras)})
+    return layer_class(k, decl)(**{**decl.args, argument: given.make(k.keras)})
+
+
+def layer_class(k: Any, decl: Any) -> Any:
+    """``keras.layers.<cls>`` of a declaration; :class:`Missing` where this Keras lacks it."""
+    return attribute(k.keras, "layers", decl.cls)
 
 
 def accepted(layer: Any, argument: str) -> str:
@@ -346,14 +339,7 @@ def accepted(layer: Any, argument: str) -> str:
     except Exception as exc:  # noqa: BLE001  (that is its outcome)
         return f"accepts it; get_config raises {type(exc).__name__}"
     held = config.get(argument, "(not in the config)")
-    text = json_text(plain(held))
-    return f"accepts it; config: {text}"
-
-
-def json_text(v: Any) -> str:
-    import json
-
-    return json.dumps(v, sort_keys=True)
+    return f"accepts it; config: {json.dumps(plain(held), sort_keys=True)}"
 
 
 # -- Keys -------------------------------------------------------------------------------------------------
