@@ -85,8 +85,9 @@ def outcome(entry: Entry, k: Any, limit: float = TIME_LIMIT) -> str:
     return cut((entry.describe or describe)(result))
 
 
-class Hung(Exception):
-    """A call ran past its time limit (``TruncatedNormal(stddev=nan)`` on NumPy draws until none is NaN)."""
+class Hung(BaseException):
+    """A call ran past its time limit (``TruncatedNormal(stddev=nan)`` on NumPy draws until none is NaN); a
+    BaseException, so that no ``except Exception`` in Keras swallows it."""
 
 
 class Wrapped(Exception):

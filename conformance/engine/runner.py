@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from conformance.cases import Absent, Case
 from conformance.data import schema
+from conformance.engine import limits
 from conformance.engine.checks import Check, Checks, error_text
 from conformance.engine.expectations import Record, judge
 from conformance.engine.verdict import Verdict
@@ -90,31 +88,10 @@ class CaseTimeout(BaseException):
     """A case ran past its time limit (a BaseException, so that no case's own ``except Exception`` swallows it)."""
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float | None, stop: type[BaseException] = CaseTimeout, cpu: bool = False) -> Iterator[None]:
+def time_limit(seconds: float | None, stop: type[BaseException] = CaseTimeout, cpu: bool = False) -> limits.time_limit:
     """Raise ``stop`` (:class:`CaseTimeout`) in this thread once ``seconds`` have passed: of wall time, or with
-    ``cpu`` of the process's CPU time (SIGPROF), which a busy machine does not make pass faster.
-
-    Uses a signal, so it acts in the main thread of a process (pytest's, and
-    each xdist worker's); elsewhere, or with ``seconds`` None or 0, no limit.
-    A case stuck inside a native call is stopped when that call returns.
-    """
-    usable = bool(seconds) and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable or seconds is None:
-        yield
-        return
-
-    def expire(signum, frame):
-        raise stop
-
-    number, timer = (signal.SIGPROF, signal.ITIMER_PROF) if cpu else (signal.SIGALRM, signal.ITIMER_REAL)
-    previous = signal.signal(number, expire)
-    signal.setitimer(timer, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(timer, 0)
-        signal.signal(number, previous)
+    ``cpu`` of this thread's CPU time (:mod:`conformance.engine.limits`: a watchdog thread, no signal)."""
+    return limits.time_limit(seconds, stop, cpu)
 
 
 def run_case(case: Case, adapter, records: list[Record], timeout: float | None = None) -> CaseResult:
