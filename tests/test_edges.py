@@ -28,6 +28,14 @@ def test_an_outcome_is_one_line_without_what_changes_between_runs():
         "absent: keras.random.SeedGenerator is not in this Keras"
 
 
+def test_tensorflows_device_prefix_is_left_out_of_a_message():
+    def raises():
+        raise ValueError("{{function_node __wrapped__SelectV2_device_/job:localhost/replica:0/task:0/device:GPU:0}} "
+                         "condition [2,5,1], then [2,3,5]")
+
+    assert outcome(Entry("f()", lambda k: raises()), K) == "raises ValueError: condition [2,5,1], then [2,3,5]"
+
+
 @pytest.mark.parametrize("result, said", [
     (None, "returns null"),
     (np.zeros((3, 4), np.float32), "returns float32 (3, 4), all zeros"),
@@ -83,6 +91,16 @@ def test_every_function_class_and_declared_layer_has_its_grid_case():
     kinds = {e.label.split("(", 1)[1] for e in get_entries("initializers")}
     assert {"'glorot_uniform')", "GlorotUniform)", "GlorotUniform())", "None)", "custom_initializer)",
             "np.ones(3))"} <= kinds
+
+
+def test_an_attention_layer_is_called_with_masks_of_every_dtype_rank_and_length():
+    by_slug = {d.slug: d for d in all_layers()}
+    for slug, argument in (("multi-head-attention", "attention_mask"), ("attention", "value_mask")):
+        labels = [e.label for e in layer_entries(by_slug[slug])]
+        masks = [label.split(f"with {argument}=", 1)[1] for label in labels if f"with {argument}=" in label]
+        assert masks[:2] == ["int32", "float32"] and "all False" in masks and len(masks) == 6, masks
+    with pytest.raises(Exception, match="attention_mask: 'key_mask' is neither"):
+        dataclasses.replace(by_slug["multi-head-attention"], attention_mask="key_mask")
 
 
 def test_a_class_grid_is_read_from_its_constructor():

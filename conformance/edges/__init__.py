@@ -108,8 +108,10 @@ def unwrapped(exc: BaseException) -> BaseException:
 
 def clean(text: str) -> str:
     """A message without what changes from run to run or machine to machine: memory addresses, paths, and
-    the order of a set of strings (Python's hash of a string is seeded per process)."""
+    the order of a set of strings (Python's hash of a string is seeded per process), and TensorFlow's
+    ``{{function_node …device:CPU:0}}`` prefix, which names the device."""
     text = re.sub(r" at 0x[0-9a-fA-F]+| at 0x…", "", text)
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
     text = re.sub(r"\{('[^']*'(?:, '[^']*')+)\}",
                   lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", text)
     text = re.sub(r"(?:/[^\s/:'\"]+)+/([^\s/:'\"]+\.py)", r"\1", text)

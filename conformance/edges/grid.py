@@ -270,6 +270,11 @@ def layer_entries(decl: Any) -> list[Entry]:
         for text in MASKS:
             entries.append(Entry(f"{decl.cls} on {masked.shape} with mask={text}",
                                  partial(masked_call, decl=decl, sample=masked, mask=text), describe=str))
+    if decl.attention_mask:
+        sample = decl.samples[0]
+        for text in ATTENTION_MASKS if decl.attention_mask == "attention_mask" else MASKS:
+            entries.append(Entry(f"{decl.cls} on {sample.shape} with {decl.attention_mask}={text}",
+                                 partial(attention_masked_call, decl=decl, sample=sample, mask=text), describe=str))
     for d in decl.dropout:
         for rate in (0.0, 1.0):
             entries.append(Entry(f"{decl.cls}({d.name}={rate:g}) in training, on {decl.samples[0].shape}",
@@ -320,6 +325,49 @@ def masked_call(k: Any, decl: Any, sample: Any, mask: str) -> str:
     out = k.to_numpy(call(decl, layer, x, extra, mask_of(mask, sample.mask), training=False))
     same = out.shape == reference.shape and bool(np.allclose(out, reference, rtol=1e-6, atol=1e-6))
     return f"returns {array_text(out)}, {'as' if same else 'not as'} with the sample's mask"
+
+
+#: The attention masks a layer that takes ``attention_mask`` is called with, from a boolean (batch, target,
+#: source) mask whose example i hides its last i + 1 source steps from every query: by dtype, by rank, every
+#: step masked, and a mask one source step short.
+ATTENTION_MASKS = ("int32", "float32", "rank 2 (target, source)", "rank 4 (batch, 1, target, source)",
+                   "all False", "one source step short")
+
+
+def attention_mask_of(text: str, mask: np.ndarray) -> np.ndarray:
+    return {"int32": mask.astype(np.int32), "float32": mask.astype(np.float32), "rank 2 (target, source)": mask[0],
+            "rank 4 (batch, 1, target, source)": mask[:, None], "all False": np.zeros_like(mask),
+            "one source step short": mask[..., :-1]}[text]
+
+
+def attention_masked_call(k: Any, decl: Any, sample: Any, mask: str) -> str:
+    """The layer's inference output on ``sample`` with the mask ``mask`` over the value's steps, against its
+    output with the boolean mask that hides example i's last i + 1 steps (``attention_mask=``, or ``mask=[None, value_mask]``
+    as ``decl.attention_mask`` says): what a mask of another dtype, rank or length does."""
+    from conformance.cases.layers import build, call, sample_inputs
+
+    layer_class(k, decl)
+    x, extra = sample_inputs(decl, sample, 11)
+    batch, target, source = sample.shape[0], sample.shape[1], next(iter(sample.extra.values()))[1]
+    shape = (batch, target, source) if decl.attention_mask == "attention_mask" else (batch, source)
+    boolean = np.ones(shape, bool)
+    for example in range(batch):  # example i hides its last i + 1 steps: a mask that differs along the batch
+        boolean[example, ..., source - example - 1:] = False
+    variant = (attention_mask_of if decl.attention_mask == "attention_mask" else mask_of)(mask, boolean)
+
+    def masked(layer: Any, m: np.ndarray) -> np.ndarray:
+        if decl.attention_mask == "attention_mask":
+            return k.to_numpy(layer(x, **extra, attention_mask=m, training=False))
+        return k.to_numpy(call(decl, layer, x, extra, [None, m], training=False))
+
+    key = f"{decl.slug} attention"
+    if key not in SHARED:
+        layer = build(k, decl, sample)
+        SHARED[key] = layer, masked(layer, boolean)
+    layer, reference = SHARED[key]
+    out = masked(layer, variant)
+    same = out.shape == reference.shape and bool(np.allclose(out, reference, rtol=1e-6, atol=1e-6))
+    return f"returns {array_text(out)}, {'as' if same else 'not as'} with the boolean mask"
 
 
 def construct(k: Any, decl: Any, argument: str, given: Value) -> Any:

@@ -147,6 +147,9 @@ class Layer:
     seed: bool = False  # takes ``seed=``
     #: Called on ``[x, value]`` (Attention) rather than ``x, value=value`` (MultiHeadAttention).
     inputs_as_list: bool = False
+    #: How it takes a mask over the value's steps: "attention_mask" (a boolean (batch, target, source)
+    #: ``attention_mask=``, MultiHeadAttention) or "value_mask" (``mask=[query_mask, value_mask]``, Attention).
+    attention_mask: str = ""
     #: The layer that runs it, where it is not a layer on its own: "RNN" for the recurrent cells, which
     #: are built as ``keras.layers.RNN(cell)`` (their defaults and config are the cell's).
     wrapper: str | None = None
@@ -188,6 +191,10 @@ def validate(layer: Layer) -> None:
             raise fail(layer, f"{source}: {unknown[0]!r} is not an argument of {layer.cls} (arguments)")
     if layer.seed and "seed" not in known:
         raise fail(layer, "seed: 'seed' is not an argument of it (arguments)")
+    if layer.attention_mask not in ("", "attention_mask", "value_mask"):
+        raise fail(layer, f"attention_mask: {layer.attention_mask!r} is neither 'attention_mask' nor 'value_mask'")
+    if layer.attention_mask and not any(s.extra for s in layer.samples[:1]):
+        raise fail(layer, "attention_mask: its first sample has no value input to mask (extra)")
     if layer.activity_regularizer and "activity_regularizer" not in known:
         raise fail(layer, "activity_regularizer: it takes no 'activity_regularizer' (arguments)")
     for w in layer.weights:

@@ -229,7 +229,7 @@ declare(Layer(
              Sample("one-step", (2, 1, 6), extra={"value": (2, 1, 6)}),
              Sample("init", (1, 2, 128), {"num_heads": 8, "key_dim": 32}, extra={"value": (1, 2, 128)})),
     output_shape=lambda a, s: s, reference=ref.multi_head_attention,
-    dropout=(DropoutArg("dropout", "attention probabilities"),), seed=True,
+    dropout=(DropoutArg("dropout", "attention probabilities"),), seed=True, attention_mask="attention_mask",
     doc="kernels (dim, heads, key_dim) have fan_in dim and fan_out heads·key_dim; its activity_regularizer "
         "applies to each of its four projections ('for dense layer activity'), so it is not declared as the "
         "layer's own"))
@@ -246,6 +246,7 @@ declare(Layer(
                     extra={"value": (1, 2, 128)})),
     output_shape=lambda a, s: s, reference=ref.grouped_query_attention,
     dropout=(DropoutArg("dropout", "attention probabilities"),), seed=True, keras2=False,
+    attention_mask="attention_mask",
     doc="keras.layers.GroupQueryAttention (GroupedQueryAttention in its module): each key and value head serves "
         "num_query_heads / num_key_value_heads consecutive query heads; its activity_regularizer, as "
         "MultiHeadAttention's, applies to each projection"))
@@ -259,7 +260,7 @@ declare(Layer(
              Sample("batch-of-one", (1, 3, 4), extra={"value": (1, 5, 4)}),
              Sample("init", (1, 3, 256), extra={"value": (1, 5, 256)})),
     output_shape=lambda a, s: s, reference=ref.additive_attention, round_trip={"dropout": 0.1},
-    inputs_as_list=True, dropout=(DropoutArg("dropout", "attention scores"),),
+    inputs_as_list=True, dropout=(DropoutArg("dropout", "attention scores"),), attention_mask="value_mask",
     doc="its scale (dim,) has no initializer argument; it starts from glorot_uniform (its build(); the "
         "documentation says only 'a scalar variable'), whose fans for one axis are its length"))
 
@@ -271,7 +272,7 @@ declare(Layer(
              Sample("batch-of-one", (1, 3, 4), extra={"value": (1, 5, 4)}),
              Sample("one-step", (2, 1, 4), extra={"value": (2, 1, 4)})),
     output_shape=lambda a, s: s, reference=ref.dot_attention, round_trip={"use_scale": True}, inputs_as_list=True,
-    dropout=(DropoutArg("dropout", "attention scores"),), seed=True))
+    dropout=(DropoutArg("dropout", "attention scores"),), seed=True, attention_mask="value_mask"))
 
 RNN_ARGS = {"units": REQUIRED, "activation": "tanh", "use_bias": True, "kernel_initializer": "glorot_uniform",
             "recurrent_initializer": "orthogonal", "bias_initializer": "zeros", "kernel_regularizer": None,
