@@ -197,3 +197,11 @@ def test_the_command_line_reports_a_grid_entry_that_cannot_be_built_in_one_line_
     assert cli.main(["list"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "argument rate is required" in err and "Traceback" not in err
+
+
+def test_a_layers_config_is_recorded_without_how_it_is_serialized():
+    from conformance.edges.grid import unserialized
+
+    held = {"class_name": "L2", "config": {"l2": 0.01}, "module": "keras.src.regularizers", "registered_name": None}
+    assert unserialized(held) == {"class_name": "L2", "config": {"l2": 0.01}}
+    assert unserialized({"module": "kept: not a serialized object"}) == {"module": "kept: not a serialized object"}

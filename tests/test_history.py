@@ -135,6 +135,39 @@ def test_a_release_page_says_what_the_history_tells_of_a_change_no_record_explai
             "(JAX 0.4.30 → JAX 0.4.31), which may have moved it.") in other_framework  # the verdict changed
 
 
+def test_a_change_no_record_covers_is_explained_by_its_entry_in_explained_toml(tmp_path):
+    from conformance.history import explained
+
+    recorded = [(STACKS[0], fp(3, 1.0)), (STACKS[1], fp(3, 2.0)), (STACKS[2], fp(4, 2.0))]
+    tl = history.timeline(recorded)
+    changes = history.changes_by_release(tl)
+    path = tmp_path / "explained.toml"
+    path.write_text('[[explained]]\nrelease = "3.1.0"\ncase = "c"\ncheck = "lo*"\nreason = "The loss doubled."\n'
+                    'evidence = "commit abc1234, keras/src/losses.py"\n\n'
+                    '[[explained]]\nrelease = "3.2.0"\ncase = "c"\ncheck = "loss"\nreason = "Stale."\n'
+                    'evidence = "none"\nbackends = ["jax"]\n')
+    entries = explained.load(path)
+    page = timeline.release_page(tl, 1, changes["3.1.0"], [], entries)
+    assert "*The loss doubled.* Evidence: commit abc1234, keras/src/losses.py (explained.toml:1" in page
+    assert "Not yet verified" not in page
+    assert explained.unused(entries, "jax", changes) == [
+        "explained.toml:8 (release 3.2.0, case c, check loss) explains no change of the jax history"]
+    assert explained.unused(entries, "torch", changes) == []  # the stale entry names only jax
+    path.write_text('[[explained]]\nrelease = "3.1.0"\ncase = "c"\nreason = "r"\n')
+    with pytest.raises(explained.ExplainedError, match=r"explained.toml:1: \[\[explained\]\] has no 'evidence'"):
+        explained.load(path)
+
+
+def test_every_entry_of_the_shipped_explained_toml_explains_a_recorded_change():
+    from conformance.history import explained
+
+    entries = explained.load()
+    for backend in ("jax", "tensorflow", "torch"):
+        stacks = history.load_stacks(backend)
+        tl = history.timeline(history.load(history.HISTORY, backend, stacks))
+        assert explained.unused(entries, backend, history.changes_by_release(tl)) == []
+
+
 def layer_fp(case_id, status, value=None):
     """A fingerprint with one case of a declared layer: skipped (nothing observed) or run."""
     behaviour = {} if value is None else {"out": {"kind": "exact", "value": value, "label": "output"}}
@@ -159,6 +192,20 @@ def test_a_release_page_explains_the_cases_of_a_layer_keras_gained_there_from_it
     assert "first ships" not in later and "Not yet verified" in later
     early = history.timeline([(stack("3.0.0"), layer_fp(case_id, "skip")), (stack("3.1.0"), layer_fp(case_id, "pass", 1))])
     assert "Not yet verified" in timeline.release_page(early, 1, history.changes_by_release(early)["3.1.0"], [])
+
+
+def test_a_release_page_explains_the_argument_edges_of_a_layer_keras_gained_there():
+    def edges_fp(value):
+        fp = layer_fp("edges-layer-rms-normalization", "pass")
+        fp["cases"]["edges-layer-rms-normalization"]["behaviour"] = {
+            "rmsnormalization-axis-0": {"kind": "outcome", "value": value, "label": "RMSNormalization(axis=0)"}}
+        return fp
+
+    stacks = [stack("3.8.0"), stack("3.9.0")]
+    tl = history.timeline([(stacks[0], edges_fp("absent: keras.layers.RMSNormalization is not in this Keras")),
+                           (stacks[1], edges_fp("accepts it; config: 0"))])
+    page = timeline.release_page(tl, 1, history.changes_by_release(tl)["3.9.0"], [])
+    assert "`layers.RMSNormalization` first ships in Keras 3.9.0" in page and "Not yet verified" not in page
 
 
 def test_a_release_is_compared_with_the_release_it_follows_not_the_column_before_it():

@@ -387,7 +387,19 @@ def accepted(layer: Any, argument: str) -> str:
     except Exception as exc:  # noqa: BLE001  (that is its outcome)
         return f"accepts it; get_config raises {type(exc).__name__}"
     held = config.get(argument, "(not in the config)")
-    return f"accepts it; config: {json.dumps(plain(held), sort_keys=True)}"
+    return f"accepts it; config: {json.dumps(plain(unserialized(held)), sort_keys=True)}"
+
+
+#: What ``keras.saving.serialize_keras_object`` adds around an object's own config: how a config is written
+#: is the ``surface-`` cases' subject (Keras 3.0.2 moved every ``module`` from ``keras.src.…`` to ``keras.…``).
+SERIALIZATION = ("module", "registered_name")
+
+
+def unserialized(value: Any) -> Any:
+    """``value`` with the serialization's ``module`` and ``registered_name`` left out of every object in it."""
+    if isinstance(value, dict):
+        return {k: unserialized(v) for k, v in value.items() if not ("class_name" in value and k in SERIALIZATION)}
+    return value
 
 
 # -- Keys -------------------------------------------------------------------------------------------------

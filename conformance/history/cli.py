@@ -17,6 +17,7 @@ from conformance.data.files import (
     write_atomic,
 )
 from conformance.data.schema import Timeline
+from conformance.history import explained
 from conformance.history import view as timeline
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
@@ -288,21 +289,24 @@ def cmd_pages(args) -> int:
     writable_directory(args.out)
     tl = loaded_timeline(args)
     records = expectations.load_all()
-    problems = timeline.changes_that_do_not_hold(tl, records)
-    if problems:
-        for line in problems:
-            print(f"keras-conformance: {line}", file=sys.stderr)
-        print(f"keras-conformance: {len(problems)} [[change]] record(s) do not hold in the recorded history; "
-              "no pages written", file=sys.stderr)
-        return EXIT_CHANGED
     changes = history.changes_by_release(tl)
+    explanations = explained.load()
+    for problems, what in ((timeline.changes_that_do_not_hold(tl, records), "[[change]] record(s) do not hold in "
+                            "the recorded history"),
+                           (explained.unused(explanations, tl["backend"], changes), "[[explained]] entries "
+                            "explain nothing recorded")):
+        if problems:
+            for line in problems:
+                print(f"keras-conformance: {line}", file=sys.stderr)
+            print(f"keras-conformance: {len(problems)} {what}; no pages written", file=sys.stderr)
+            return EXIT_CHANGED
     index = [f"# What changed in each Keras release on {tl['backend']}", ""]
     with staged(args.out) as stage:  # every page, or none
         for i, release in enumerate(tl["releases"]):
             if tl["previous"][i] is None:  # the first release, or one whose predecessor is not recorded
                 continue
             name = f"keras-{tl['stacks'][i]['keras']}.md"
-            stage(name, timeline.release_page(tl, i, changes[release], records))
+            stage(name, timeline.release_page(tl, i, changes[release], records, explanations))
             index.append(f"- [{release}]({name}), from {tl['releases'][timeline.previous_of(tl, i)]}: "
                          f"{len({c['case'] for c in changes[release]})} case(s) changed")
         stage("README.md", "\n".join(index) + "\n")

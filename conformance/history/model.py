@@ -80,7 +80,9 @@ def timeline(recorded_stacks: list[tuple[Stack, Fingerprint]]) -> Timeline:
                     runs[-1]["last"] = i
                 else:
                     runs.append({"first": i, "last": i, "value": value})
-            checks[key] = {"label": values[-1][2], "kind": cast(Kind, values[-1][0]), "runs": runs}
+            # the label and kind of the latest release that has the check (a check a release dropped keeps them)
+            latest = next(values[i] for i, p in reversed(list(enumerate(present))) if p and key in p["checks"])
+            checks[key] = {"label": latest[2], "kind": cast(Kind, latest[0]), "runs": runs}
             if flaps:
                 checks[key]["flapping"] = flaps
         case: TimelineCase = {"topic": first["topic"], "description": first["description"], "checks": checks,

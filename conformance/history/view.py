@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, Sequence
 
 from packaging.version import Version
 
@@ -198,10 +198,13 @@ def show(tl: Timeline, case_id: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records: list[Any]) -> str:
+def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records: list[Any],
+                 explanations: Sequence[Any] = ()) -> str:
     """What changed in the four topics from the release ``index`` follows (``tl["previous"]``), each change
-    with the expectation records (reason, evidence) whose version range starts or ends there, or marked as
-    not yet verified."""
+    with the expectation records (reason, evidence) whose version range starts or ends there, or the entries
+    of ``explained.toml`` (:mod:`conformance.history.explained`) about it, or marked as not yet verified."""
+    from conformance.history.explained import explaining
+
     release, previous = tl["releases"][index], tl["releases"][previous_of(tl, index)]
     stack, before = tl["stacks"][index], tl["stacks"][previous_of(tl, index)]
     framework_changed = stack["framework"] != before["framework"]
@@ -236,7 +239,13 @@ def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records
             out += ["", "  - Read from the two releases' constructor signatures and `get_config()` "
                         "(conformance/engine/surface.py): the surface is its own evidence."]
         else:
-            out += ["", "  - " + unexplained(tl, index, case_id, items, framework_changed)]
+            found = {id(c): explaining(explanations, tl["backend"], release, c) for c in items}
+            notes = {e.reason: e for c in items for e in found[id(c)]}
+            rest = [c for c in items if not found[id(c)]]
+            out += [""] + [f"  - *{e.reason}* Evidence: {e.evidence} ({e.where()})" for e in notes.values()]
+            if rest:
+                others = f"The other {len(rest)} change(s): " if notes else ""
+                out += ["  - " + others + unexplained(tl, index, case_id, rest, framework_changed)]
         out.append("")
     return "\n".join(out)
 
@@ -273,12 +282,14 @@ def attribution_page(tl: Timeline, index: int, cross_framework: str, attributed:
 def added_layer(case_id: str, items: list[ReleaseChange], stack: TimelineStack, before: TimelineStack) -> str:
     """The line for the cases of a declared layer that first run at this release, because Keras gained the
     layer there (its declaration's ``since``, or ``keras2=False`` from Keras 2 to 3): each of their changes is
-    from nothing observed, or from a skip.  Empty for any other change."""
+    from nothing observed, from a skip, or (its ``edges-layer-`` case) from "absent: …".  Empty for any
+    other change."""
     from conformance.layers import all_layers
 
-    if not all(c["old"] == ABSENT or c["key"] == "verdict" and c["old"] == "skip" for c in items):
+    if not all(c["old"] == ABSENT or c["key"] == "verdict" and c["old"] == "skip"
+               or str(c["old"]).startswith("absent: ") for c in items):  # an edges case: conformance.edges.Missing
         return ""
-    slugs = [d for d in all_layers() if case_id.startswith(f"layer-{d.slug}-")]
+    slugs = [d for d in all_layers() if case_id.startswith(f"layer-{d.slug}-") or case_id == f"edges-layer-{d.slug}"]
     if not slugs:
         return ""
     decl = max(slugs, key=lambda d: len(d.slug))
