@@ -49,10 +49,13 @@ def needle(text: str) -> str:
 
 
 def commits(clone: str, old: str, new: str, text: str) -> list[str]:
+    """The commits between the tags of ``old`` and ``new`` (the clone's HEAD for the nightly) whose diff adds
+    or removes ``text``."""
     if len(text) < 12:
         return []
+    upto = "HEAD" if new.startswith("nightly") else f"v{new}"
     out = subprocess.run(["git", "-C", clone, "log", "--format=%h %ad %s", "--date=short", f"-S{text}",
-                          f"v{old}..v{new}"], capture_output=True, text=True)
+                          f"v{old}..{upto}"], capture_output=True, text=True)
     return out.stdout.splitlines()[:4]
 
 
@@ -74,7 +77,7 @@ def main() -> int:
         for c in by_release[release]:
             if tl["cases"][c["case"]]["checks"][c["key"]]["kind"] != "outcome":
                 continue
-            if explained.explaining(entries, args.backend, release, c):
+            if explained.explaining(entries, tl, i, c):
                 continue
             if any(r.covers(c["case"]) and applies(r, stack) != applies(r, before)
                    for r in records):

@@ -293,7 +293,7 @@ def cmd_pages(args) -> int:
     explanations = explained.load()
     for problems, what in ((timeline.changes_that_do_not_hold(tl, records), "[[change]] record(s) do not hold in "
                             "the recorded history"),
-                           (explained.unused(explanations, tl["backend"], changes), "[[explained]] entries "
+                           (explained.unused(explanations, tl, changes), "[[explained]] entries "
                             "explain nothing recorded")):
         if problems:
             for line in problems:

@@ -7,15 +7,16 @@ identifier ``get`` now takes. They are recorded outcomes, judged by nobody, and 
 commit changed them. Each is explained by an entry of ``fixtures/history/explained.toml``::
 
     [[explained]]
-    release = "3.4.0"                    # the release whose page lists the change
+    release = "3.4.0"                    # the first Keras release with the change (its commit's first tag)
     case = "edges-initializers-*"        # a case ID, or a pattern with *
     check = "*-seed-1-5-*"               # a check key or a pattern (default: every check of the case)
     backends = ["jax", "torch"]          # the histories it is about (default: every one)
     reason = "..."                       # what changed, in words
     evidence = "..."                     # where, in the two releases' sources: the commit and the lines
 
-An entry that explains no change at its release of a recorded history it names (every history that records
-that release, where it names none) is an error (``history pages`` and the
+A history lists the change on the page of its first recorded release from ``release`` on (3.4.1 in a history
+that records 3.3.3 and then 3.4.1): the entry explains it there, in each history it names. An entry that
+explains no change on that page of a history it names (every history, where it names none) is an error (``history pages`` and the
 tests say which), as a record that matches nothing is: an explanation cannot outlive what it explains.
 """
 
@@ -25,6 +26,8 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+from packaging.version import InvalidVersion, Version
 
 from conformance.data.files import FixtureError, read_toml
 from conformance.history.recipes import HISTORY
@@ -47,9 +50,13 @@ class Explanation:
     backends: tuple[str, ...] = ()
     line: int = 0
 
-    def covers(self, backend: str, release: str, case_id: str, key: str) -> bool:
-        return (release == self.release and (not self.backends or backend in self.backends)
-                and fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(key, self.check))
+    def lands(self, backend: str, before: Version, after: Version) -> bool:
+        """Whether this entry's change is listed on the page of the release ``after`` (which follows
+        ``before``) of the ``backend`` history."""
+        return (not self.backends or backend in self.backends) and before < Version(self.release) <= after
+
+    def matches(self, case_id: str, key: str) -> bool:
+        return fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(key, self.check)
 
     def where(self) -> str:
         return f"explained.toml:{self.line} (release {self.release}, case {self.case}, check {self.check})"
@@ -70,25 +77,36 @@ def load(path: Path = FILE) -> list[Explanation]:
         if unknown or missing:
             what = f"unknown field {sorted(unknown)[0]!r}" if unknown else f"no {sorted(missing)[0]!r}"
             raise ExplainedError(f"{path}:{line}: [[explained]] has {what}")
+        try:
+            Version(str(entry["release"]))
+        except InvalidVersion:
+            raise ExplainedError(f"{path}:{line}: release {entry['release']!r} is not a version") from None
         out.append(Explanation(str(entry["release"]), entry["case"], " ".join(entry["reason"].split()),
                                " ".join(entry["evidence"].split()), entry.get("check", "*"),
                                tuple(entry.get("backends", ())), line))
     return out
 
 
-def explaining(entries: Iterable[Explanation], backend: str, release: str, change: Any) -> list[Explanation]:
-    """The entries that explain ``change`` (a ReleaseChange) at ``release`` of the ``backend`` history."""
-    return [e for e in entries if e.covers(backend, release, change["case"], change["key"])]
+def explaining(entries: Iterable[Explanation], tl: Any, index: int, change: Any) -> list[Explanation]:
+    """The entries that explain ``change`` (a ReleaseChange) on the page of the ``index``-th release of the
+    timeline ``tl``."""
+    from conformance.history.view import previous_of, version_of
+
+    before, after = version_of(tl["stacks"][previous_of(tl, index)]), version_of(tl["stacks"][index])
+    return [e for e in entries if e.lands(tl["backend"], before, after) and e.matches(change["case"], change["key"])]
 
 
-def unused(entries: Iterable[Explanation], backend: str, changes: dict[str, list[Any]]) -> list[str]:
-    """One line for each entry about ``backend`` that explains none of its ``changes`` at its release (by
-    release; a release this history does not record is not checked here). An entry that names no backends
-    claims every history that records its release."""
+def unused(entries: Iterable[Explanation], tl: Any, changes: dict[str, list[Any]]) -> list[str]:
+    """One line for each entry about the history ``tl`` that explains none of the ``changes`` (by release)
+    on the page where its release lands; an entry whose release no page of this history spans is not
+    checked here."""
+    from conformance.history.view import previous_of, version_of
+
+    pages = [(i, version_of(tl["stacks"][previous_of(tl, i)]), version_of(tl["stacks"][i]))
+             for i, before in enumerate(tl["previous"]) if before is not None]
     out = []
     for e in entries:
-        if e.backends and backend not in e.backends or e.release not in changes:
-            continue
-        if not any(e.covers(backend, e.release, c["case"], c["key"]) for c in changes[e.release]):
-            out.append(f"{e.where()} explains no change of the {backend} history")
+        landing = [i for i, before, after in pages if e.lands(tl["backend"], before, after)]
+        if landing and not any(e.matches(c["case"], c["key"]) for i in landing for c in changes[tl["releases"][i]]):
+            out.append(f"{e.where()} explains no change of the {tl['backend']} history")
     return out

@@ -212,7 +212,8 @@ def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records
                                      else f", as {previous} was")
     out = [f"# Keras {release} on {tl['backend']}: what changed from {previous}", "",
            f"Released {stack['released']}; measured with {measured}. Generated from the recorded history "
-           "(`keras-conformance history pages`); each change lists the expectation records that explain it.", ""]
+           "(`keras-conformance history pages`); each change lists the expectation records or the entries of "
+           "`explained.toml` that explain it.", ""]
     if branches(tl, index):
         out += [f"It is compared with {previous}, the release its users upgrade from, not with "
                 f"{tl['releases'][index - 1]}, which comes before it in version order (the recipe's `follows`).", ""]
@@ -239,7 +240,7 @@ def release_page(tl: Timeline, index: int, changes: list[ReleaseChange], records
             out += ["", "  - Read from the two releases' constructor signatures and `get_config()` "
                         "(conformance/engine/surface.py): the surface is its own evidence."]
         else:
-            found = {id(c): explaining(explanations, tl["backend"], release, c) for c in items}
+            found = {id(c): explaining(explanations, tl, index, c) for c in items}
             notes = {e.reason: e for c in items for e in found[id(c)]}
             rest = [c for c in items if not found[id(c)]]
             out += [""] + [f"  - *{e.reason}* Evidence: {e.evidence} ({e.where()})" for e in notes.values()]
