@@ -13,8 +13,10 @@ interrupted.  Only a complete run replaces the reports in DIR.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -335,7 +337,23 @@ def cmd_models(args) -> int:
     return models_cli.run_command(args, UsageError)
 
 
+def terminated(signum, frame) -> None:
+    """SIGTERM (``kill``, a CI job cancelled) is taken as an interrupt: the children are stopped, nothing
+    partial is written, and the exit status is 130."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminated) if on_main else None
+    try:
+        return run_main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run_main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

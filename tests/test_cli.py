@@ -195,9 +195,11 @@ def sigint_as_by_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("moment", ["=== [1/1]", "%]"], ids=["as-the-run-starts", "mid-run"])
-def test_interrupted_run_writes_no_report(tmp_path, moment):
-    """SIGINT to the CLI alone, as its pytest child starts or once it has reported progress."""
+@pytest.mark.parametrize("moment, signame", [("=== [1/1]", "SIGINT"), ("%]", "SIGINT"), ("=== [1/1]", "SIGTERM")],
+                         ids=["as-the-run-starts", "mid-run", "sigterm"])
+def test_interrupted_run_writes_no_report(tmp_path, moment, signame):
+    """SIGINT to the CLI alone, as its pytest child starts or once it has reported progress; SIGTERM (kill, a
+    cancelled CI job) is taken as an interrupt, so that it too stops the child."""
     import signal
 
     out = tmp_path / "report"
@@ -207,7 +209,7 @@ def test_interrupted_run_writes_no_report(tmp_path, moment):
     for line in proc.stdout:  # interrupt on what the run prints, not on a timer
         if moment in line:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, stderr = proc.communicate(timeout=120)  # returns only once the pytest child has closed the pipes too
     assert proc.returncode == 130 and "interrupted; no report written" in stderr
     assert "Traceback" not in stderr

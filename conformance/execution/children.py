@@ -32,20 +32,26 @@ def _start(cmd: list[str], kwargs: dict[str, Any], started: list[subprocess.Pope
     """Popen(cmd), appended to ``started`` and registered as live before any interrupt can be raised;
     an interrupt while it starts is re-raised once it is, so the caller's handler finds the child.
 
-    Python delivers SIGINT to the main thread only, so only there is it held off.
+    Python delivers signals to the main thread only, so only there are they held off: SIGINT, and SIGTERM
+    where a handler turns it into an interrupt (``keras-conformance``'s ``cli.terminated``). SIGINT is
+    replaced even where it is ignored: a child started while it is ignored would ignore it too (an ignored
+    signal stays ignored across exec), and SIGINT to the process group would not stop it.
     """
     on_main = threading.current_thread() is threading.main_thread()
     interrupted = []
+    held = {}
     if on_main:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+        for number in (signal.SIGINT, signal.SIGTERM):
+            if number == signal.SIGINT or callable(signal.getsignal(number)):
+                held[number] = signal.signal(number, lambda signum, frame: interrupted.append(signum))
     try:
         proc = subprocess.Popen(cmd, **kwargs)
         started.append(proc)
         with _lock:
             _live.add(proc)
     finally:
-        if on_main:
-            signal.signal(signal.SIGINT, previous)
+        for number, previous in held.items():
+            signal.signal(number, previous)
     if interrupted:
         raise KeyboardInterrupt
     return proc
