@@ -65,6 +65,11 @@ def main() -> int:
     parser.add_argument("--keras-git", required=True, help="a clone of keras-team/keras with its release tags")
     parser.add_argument("--release", help="only this release")
     args = parser.parse_args()
+    probe = subprocess.run(["git", "-C", args.keras_git, "rev-parse", "--verify", "-q", "v3.0.0"], capture_output=True)
+    if probe.returncode != 0:
+        print(f"outcome-change-commits: {args.keras_git} is not a clone of keras-team/keras with its release tags",
+              file=sys.stderr)
+        return 2
     tl = history.timeline(history.load(history.HISTORY, args.backend, history.load_stacks(args.backend)))
     records, entries = expectations.load_all(), explained.load()
     by_release = history.changes_by_release(tl)

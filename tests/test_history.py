@@ -159,6 +159,9 @@ def test_a_change_no_record_covers_is_explained_by_its_entry_in_explained_toml(t
     path.write_text('[[explained]]\nrelease = "3.1.0"\ncase = "c"\nreason = "r"\n')
     with pytest.raises(explained.ExplainedError, match=r"explained.toml:1: \[\[explained\]\] has no 'evidence'"):
         explained.load(path)
+    path.write_text('[[explained]]\nrelease = "3.1.0"\ncase = "c"\nreason = "r"\nevidence = "e"\nbackends = "torch"\n')
+    with pytest.raises(explained.ExplainedError, match="backends must be a list of jax, tensorflow, torch"):
+        explained.load(path)
 
 
 def test_every_entry_of_the_shipped_explained_toml_explains_a_recorded_change():

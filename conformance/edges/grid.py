@@ -314,17 +314,31 @@ def mask_of(text: str, mask: np.ndarray) -> np.ndarray:
 def masked_call(k: Any, decl: Any, sample: Any, mask: str) -> str:
     """The layer's inference output on ``sample`` with the mask ``mask``, against the output with the sample's
     own boolean mask: what a mask of another dtype, rank or length does.  One layer serves every mask."""
-    from conformance.cases.layers import build, call, sample_inputs
+    from conformance.cases.layers import call, sample_inputs
 
     layer_class(k, decl)
     x, extra = sample_inputs(decl, sample, 7)
-    if decl.slug not in SHARED:
+
+    def masked(layer: Any, m: np.ndarray) -> np.ndarray:
+        return k.to_numpy(call(decl, layer, x, extra, m, training=False))
+
+    return against_reference(k, decl, sample, decl.slug, masked, sample.mask, mask_of(mask, sample.mask),
+                             "the sample's mask")
+
+
+def against_reference(k: Any, decl: Any, sample: Any, key: str, masked: Callable[[Any, np.ndarray], np.ndarray],
+                      reference_mask: np.ndarray, mask: np.ndarray, reference_name: str) -> str:
+    """``masked(layer, mask)`` against ``masked(layer, reference_mask)``, said in words; the layer and its
+    reference output are built once per case and kept in SHARED under ``key``."""
+    from conformance.cases.layers import build
+
+    if key not in SHARED:
         layer = build(k, decl, sample)
-        SHARED[decl.slug] = layer, k.to_numpy(call(decl, layer, x, extra, sample.mask, training=False))
-    layer, reference = SHARED[decl.slug]
-    out = k.to_numpy(call(decl, layer, x, extra, mask_of(mask, sample.mask), training=False))
+        SHARED[key] = layer, masked(layer, reference_mask)
+    layer, reference = SHARED[key]
+    out = masked(layer, mask)
     same = out.shape == reference.shape and bool(np.allclose(out, reference, rtol=1e-6, atol=1e-6))
-    return f"returns {array_text(out)}, {'as' if same else 'not as'} with the sample's mask"
+    return f"returns {array_text(out)}, {'as' if same else 'not as'} with {reference_name}"
 
 
 #: The attention masks a layer that takes ``attention_mask`` is called with, from a boolean (batch, target,
@@ -342,9 +356,10 @@ def attention_mask_of(text: str, mask: np.ndarray) -> np.ndarray:
 
 def attention_masked_call(k: Any, decl: Any, sample: Any, mask: str) -> str:
     """The layer's inference output on ``sample`` with the mask ``mask`` over the value's steps, against its
-    output with the boolean mask that hides example i's last i + 1 steps (``attention_mask=``, or ``mask=[None, value_mask]``
-    as ``decl.attention_mask`` says): what a mask of another dtype, rank or length does."""
-    from conformance.cases.layers import build, call, sample_inputs
+    output with the boolean mask that hides example i's last i + 1 steps (``attention_mask=``, or
+    ``mask=[None, value_mask]`` as ``decl.attention_mask`` says): what a mask of another dtype, rank or length
+    does."""
+    from conformance.cases.layers import call, sample_inputs
 
     layer_class(k, decl)
     x, extra = sample_inputs(decl, sample, 11)
@@ -360,14 +375,7 @@ def attention_masked_call(k: Any, decl: Any, sample: Any, mask: str) -> str:
             return k.to_numpy(layer(x, **extra, attention_mask=m, training=False))
         return k.to_numpy(call(decl, layer, x, extra, [None, m], training=False))
 
-    key = f"{decl.slug} attention"
-    if key not in SHARED:
-        layer = build(k, decl, sample)
-        SHARED[key] = layer, masked(layer, boolean)
-    layer, reference = SHARED[key]
-    out = masked(layer, variant)
-    same = out.shape == reference.shape and bool(np.allclose(out, reference, rtol=1e-6, atol=1e-6))
-    return f"returns {array_text(out)}, {'as' if same else 'not as'} with the boolean mask"
+    return against_reference(k, decl, sample, f"{decl.slug} attention", masked, boolean, variant, "the boolean mask")
 
 
 def construct(k: Any, decl: Any, argument: str, given: Value) -> Any:

@@ -34,6 +34,7 @@ from conformance.history.recipes import HISTORY
 
 FILE = HISTORY / "explained.toml"
 FIELDS = {"release", "case", "check", "backends", "reason", "evidence"}
+BACKENDS = {"jax", "tensorflow", "torch"}  # the histories (fixtures/history/<backend>.toml)
 
 
 class ExplainedError(FixtureError):
@@ -77,6 +78,10 @@ def load(path: Path = FILE) -> list[Explanation]:
         if unknown or missing:
             what = f"unknown field {sorted(unknown)[0]!r}" if unknown else f"no {sorted(missing)[0]!r}"
             raise ExplainedError(f"{path}:{line}: [[explained]] has {what}")
+        backends = entry.get("backends", [])
+        if not isinstance(backends, list) or not set(backends) <= BACKENDS:
+            raise ExplainedError(f"{path}:{line}: backends must be a list of {', '.join(sorted(BACKENDS))}; "
+                                 f"got {backends!r}")
         try:
             Version(str(entry["release"]))
         except InvalidVersion:
